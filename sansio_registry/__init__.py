@@ -1,0 +1,71 @@
+"""sansio-registry: a sans-IO Docker/OCI registry client core, after containers/image.
+
+The core emits :class:`~sansio_registry.http.Request` values and consumes responses; it never
+touches a socket, a file descriptor, a clock or a thread. ``trio_backend`` is one IO shell.
+"""
+
+from sansio_registry.errors import (
+    BlobUnknown,
+    BodyTooLarge,
+    ConfigError,
+    Denied,
+    DigestMismatch,
+    ErrorDetail,
+    IntegrityError,
+    InvalidReference,
+    LocalProtocolError,
+    ManifestUnknown,
+    NameUnknown,
+    NotFound,
+    RegistryBlocked,
+    RegistryClientError,
+    RegistryResponseError,
+    RemoteProtocolError,
+    ServerError,
+    SizeMismatch,
+    TooManyRequests,
+    TransportError,
+    Unauthorized,
+    Unsupported,
+    V1Registry,
+)
+from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep
+from sansio_registry.http import Headers, Origin, Purpose, Request, Response, ResponseHead
+
+__all__ = [
+    "BlobUnknown",
+    "BodyTooLarge",
+    "ConfigError",
+    "Denied",
+    "DigestMismatch",
+    "Done",
+    "ErrorDetail",
+    "Fetch",
+    "Flow",
+    "FlowState",
+    "Headers",
+    "IntegrityError",
+    "InvalidReference",
+    "LocalProtocolError",
+    "ManifestUnknown",
+    "NameUnknown",
+    "NotFound",
+    "Open",
+    "Origin",
+    "Purpose",
+    "RegistryBlocked",
+    "RegistryClientError",
+    "RegistryResponseError",
+    "RemoteProtocolError",
+    "Request",
+    "Response",
+    "ResponseHead",
+    "ServerError",
+    "SizeMismatch",
+    "Sleep",
+    "TooManyRequests",
+    "TransportError",
+    "Unauthorized",
+    "Unsupported",
+    "V1Registry",
+]

@@ -1,0 +1,56 @@
+"""Drive the core with no network: a reference synchronous driver and an in-memory registry.
+
+``run_sync(flow, transport)`` interprets a :class:`~sansio_registry.flow.Flow` with a plain
+function ``transport(request) -> Response`` (or raising a ``RegistryClientError``); it is the
+smallest correct driver, and the model the trio backend's driver follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sansio_registry.errors import BodyTooLarge, RegistryClientError
+from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
+from sansio_registry.http import Request, Response
+
+__all__ = ["Transport", "run_sync"]
+
+T = TypeVar("T")
+
+Transport = Callable[[Request], Response]
+
+
+def run_sync(
+    flow: Flow[T],
+    transport: Transport,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    max_steps: int = 10_000,
+) -> T:
+    """Run ``flow`` to the end against ``transport``; return its value or raise its error.
+
+    ``Open`` effects are answered with the full :class:`Response` too (a ``Response`` is a
+    ``ResponseHead``), so blob flows can be tested without a streaming transport.
+    """
+    step = flow.begin()
+    for _ in range(max_steps):
+        match step:
+            case Done(value=value):
+                return value
+            case Fetch(request=request) | Open(request=request):
+                try:
+                    response = transport(request)
+                except RegistryClientError as exc:
+                    step = flow.fail(exc)
+                    continue
+                if isinstance(step, Fetch) and len(response.body) > request.max_body:
+                    step = flow.fail(BodyTooLarge(request.max_body))
+                    continue
+                step = flow.reply(response)
+            case Sleep(seconds=seconds):
+                if sleep is not None:
+                    sleep(seconds)
+                step = flow.reply(None)
+    flow.abort()
+    raise AssertionError(f"flow did not finish within {max_steps} steps")
