@@ -141,6 +141,8 @@ class Request:
 
     ``max_body`` bounds how much of a buffered (``Fetch``) response body the driver may read;
     ``coalesce_key`` marks requests (token fetches) that identical concurrent callers may share.
+    ``tls_verify`` is ``False`` only for endpoints configured insecure: the core decides, the
+    driver obeys.
     """
 
     method: str
@@ -150,6 +152,7 @@ class Request:
     purpose: Purpose
     max_body: int = MAX_ERROR_BODY
     coalesce_key: Hashable | None = None
+    tls_verify: bool = True
 
     @property
     def origin(self) -> Origin:

@@ -1,0 +1,811 @@
+"""Registry authentication: challenges, credentials, bearer tokens and their cache (SPEC §7).
+
+Everything here is pure: the token sub-flow yields a :class:`~sansio_registry.flow.Fetch` for
+the token request and receives the response; time comes in as data (``now`` for cache lookups,
+``Response.received_at`` for expiry), never from a clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Final
+from urllib.parse import quote_plus, unquote_plus, urlsplit, urlunsplit
+
+import msgspec
+
+from sansio_registry.errors import (
+    DEFAULT_MESSAGES,
+    ErrorDetail,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TooManyRequests,
+    Unauthorized,
+    response_error_class,
+)
+from sansio_registry.flow import Steps, fetch
+from sansio_registry.http import MAX_TOKEN_BODY, Headers, Origin, Purpose, Request, Response
+
+__all__ = [
+    "MIN_TOKEN_LIFETIME",
+    "BearerToken",
+    "Challenge",
+    "Credentials",
+    "Scope",
+    "TokenCache",
+    "TokenKey",
+    "authorization",
+    "basic_authorization",
+    "bearer_token",
+    "choose_challenge",
+    "insufficient_scope",
+    "parse_challenges",
+    "parse_scope",
+    "parse_token_response",
+    "parse_www_authenticate",
+    "token_cache_key",
+    "token_error_context",
+    "token_request",
+]
+
+#: SPEC §7.6 / §16: shorter (or missing) token lifetimes are raised to this many seconds.
+MIN_TOKEN_LIFETIME: Final = 60
+
+_OAUTH2_CLIENT_ID: Final = "containers/image"
+
+
+# --------------------------------------------------------------------------------------------
+# Challenges (SPEC §7.1)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Challenge:
+    """One ``WWW-Authenticate`` challenge: a lowercased scheme and its parameters.
+
+    Parameters are stored as key-sorted pairs so that two challenges with the same parameters
+    compare equal whatever order the server sent them in.
+    """
+
+    scheme: str
+    params: tuple[tuple[str, str], ...]
+
+    def __init__(
+        self, scheme: str, params: Mapping[str, str] | Iterable[tuple[str, str]] = ()
+    ) -> None:
+        pairs = dict(params.items() if isinstance(params, Mapping) else params)
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "params", tuple(sorted(pairs.items())))
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of parameter ``key`` (lowercase), or ``default``."""
+        for k, v in self.params:
+            if k == key:
+                return v
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return any(k == key for k, _ in self.params)
+
+    @property
+    def param_map(self) -> dict[str, str]:
+        """The parameters as a fresh dict."""
+        return dict(self.params)
+
+
+_SEPARATORS: Final = frozenset(' \t"(),/:;<=>?@[]\\{}')
+_SPACES: Final = frozenset(" \t\r\n")
+
+
+def _is_token_char(c: str) -> bool:
+    # RFC 7230 token: visible ASCII except separators (Go's octetTypes isToken).
+    return "!" <= c <= "~" and c not in _SEPARATORS
+
+
+def _scan_token(s: str, i: int) -> int:
+    n = len(s)
+    while i < n and _is_token_char(s[i]):
+        i += 1
+    return i
+
+
+def _skip_space(s: str, i: int) -> int:
+    n = len(s)
+    while i < n and s[i] in _SPACES:
+        i += 1
+    return i
+
+
+def _token_or_quoted(s: str, i: int) -> tuple[str, int]:
+    """Go's ``expectTokenOrQuoted``: ``("", …)`` for an unterminated quoted string."""
+    n = len(s)
+    if i >= n or s[i] != '"':
+        j = _scan_token(s, i)
+        return s[i:j], j
+    out: list[str] = []
+    i += 1
+    while i < n:
+        c = s[i]
+        if c == '"':
+            return "".join(out), i + 1
+        if c == "\\":
+            i += 1
+            if i >= n:
+                break
+            c = s[i]
+        out.append(c)
+        i += 1
+    return "", n
+
+
+def parse_www_authenticate(value: str) -> Challenge | None:
+    """Parse one header line with the exact (lenient, stop-at-anything-odd) Go grammar.
+
+    Returns ``None`` when the line has no scheme (e.g. it starts with a space). Never raises.
+    """
+    i = _scan_token(value, 0)
+    if i == 0:
+        return None
+    scheme = value[:i].lower()
+    params: dict[str, str] = {}
+    n = len(value)
+    i = _skip_space(value, i)
+    first = True  # Go prepends a virtual "," before the first parameter
+    while True:
+        if first:
+            first = False
+        elif i < n and value[i] == ",":
+            i += 1
+        else:
+            break
+        i = _skip_space(value, i)
+        j = _scan_token(value, i)
+        if j == i:
+            break
+        key = value[i:j].lower()
+        i = j
+        if i >= n or value[i] != "=":
+            break
+        pvalue, i = _token_or_quoted(value, i + 1)
+        if not pvalue:
+            break
+        params[key] = pvalue
+        i = _skip_space(value, i)
+    return Challenge(scheme, params)
+
+
+def parse_challenges(lines: Iterable[str]) -> tuple[Challenge, ...]:
+    """Every challenge of the ``WWW-Authenticate`` lines, in header order (one per line)."""
+    out: list[Challenge] = []
+    for line in lines:
+        challenge = parse_www_authenticate(line)
+        if challenge is not None:
+            out.append(challenge)
+    return tuple(out)
+
+
+def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
+    """The first ``basic`` or ``bearer`` challenge (SPEC §7.2); ``None`` → no Authorization."""
+    for challenge in challenges:
+        if challenge.scheme in ("basic", "bearer"):
+            return challenge
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Scopes (SPEC §6 insufficient_scope, §7.4)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A token scope ``<type>:<name>:<actions>``, e.g. ``repository:ns/app:pull``."""
+
+    type: str
+    name: str
+    actions: str
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{self.actions}"
+
+    @property
+    def complete(self) -> bool:
+        """Whether all three parts are non-empty (only those go into a token request)."""
+        return bool(self.type and self.name and self.actions)
+
+
+def parse_scope(text: str) -> Scope:
+    """Split a scope on ``:`` into exactly three parts (Go's ``parseAuthScope``)."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise RemoteProtocolError(f"error parsing auth scope: '{text}'")
+    return Scope(parts[0], parts[1], parts[2])
+
+
+def insufficient_scope(challenges: Iterable[Challenge]) -> Scope | None:
+    """The extra scope a 401 asks for (SPEC §6), or ``None`` when there is no usable one.
+
+    The first ``bearer`` challenge with ``error="insufficient_scope"`` and a non-empty scope
+    that parses wins; unparseable scopes are skipped, as in Go.
+    """
+    for challenge in challenges:
+        if challenge.scheme != "bearer" or challenge.get("error") != "insufficient_scope":
+            continue
+        text = challenge.get("scope")
+        if not text:
+            continue
+        try:
+            return parse_scope(text)
+        except RemoteProtocolError:
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the caller (or auth.json) gives for one registry; secrets never appear in repr.
+
+    ``identity_token`` selects the OAuth2 refresh-token flow; ``registry_token`` is a bearer
+    token the caller already has, sent as is (nothing is fetched).
+    """
+
+    username: str = ""
+    password: str = field(default="", repr=False)
+    identity_token: str = field(default="", repr=False)
+    registry_token: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        def shown(v: str) -> str:
+            return "<set>" if v else "''"
+
+        return (
+            f"Credentials(username={self.username!r}, password={shown(self.password)}, "
+            f"identity_token={shown(self.identity_token)}, "
+            f"registry_token={shown(self.registry_token)})"
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.username or self.password or self.identity_token or self.registry_token)
+
+
+def basic_authorization(creds: Credentials) -> str:
+    """``Basic base64(user:password)``; sent even for empty credentials (``Basic Og==``)."""
+    raw = f"{creds.username}:{creds.password}".encode(errors="surrogateescape")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------
+# Token requests (SPEC §7.4, §7.5)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKey:
+    """Identity of a bearer token: who asked whom for what.
+
+    ``secret_id`` is a digest of the secret material, so that two credential sets with the same
+    username never share a cached (or coalesced) token; it is left out of repr.
+    """
+
+    realm: str
+    service: str
+    scopes: tuple[str, ...]
+    account: str
+    secret_id: str = field(default="", repr=False)
+
+
+def token_cache_key(challenge: Challenge, scopes: Sequence[Scope], creds: Credentials) -> TokenKey:
+    """The cache (and coalescing) key of the token that ``token_request`` would fetch."""
+    secret_id = ""
+    if creds.password or creds.identity_token:
+        material = "\0".join((creds.password, creds.identity_token))
+        secret_id = hashlib.sha256(material.encode(errors="surrogateescape")).hexdigest()
+    return TokenKey(
+        realm=challenge.get("realm") or "",
+        service=challenge.get("service") or "",
+        scopes=tuple(sorted({str(s) for s in scopes})),
+        account=creds.username,
+        secret_id=secret_id,
+    )
+
+
+_BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _query_unescape(s: str) -> str | None:
+    if _BAD_PERCENT.search(s):
+        return None
+    return unquote_plus(s, errors="surrogateescape")
+
+
+def _parse_query(query: str) -> dict[str, list[str]]:
+    """Go's ``url.ParseQuery`` (1.17+): ``&`` only, pairs with ``;`` or bad escapes dropped."""
+    out: dict[str, list[str]] = {}
+    for part in query.split("&"):
+        if not part or ";" in part:
+            continue
+        raw_key, _, raw_value = part.partition("=")
+        key = _query_unescape(raw_key)
+        value = _query_unescape(raw_value)
+        if key is None or value is None:
+            continue
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _form_encode(params: Mapping[str, Sequence[str]]) -> str:
+    """Go's ``url.Values.Encode``: keys sorted, values of one key in order, ``+`` for space."""
+
+    def esc(s: str) -> str:
+        return quote_plus(s, safe="", errors="surrogateescape")
+
+    return "&".join(f"{esc(k)}={esc(v)}" for k in sorted(params) for v in params[k])
+
+
+def token_error_context(creds: Credentials) -> str:
+    """The error prefix Go uses for a failed token request of this flow."""
+    if creds.identity_token:
+        return "Trying to obtain access token"
+    return "Requesting bearer token"
+
+
+def token_request(
+    challenge: Challenge,
+    scopes: Sequence[Scope],
+    creds: Credentials,
+    *,
+    user_agent: str,
+    allow_insecure_realm: bool = False,
+) -> Request:
+    """The token request for ``challenge``: the OAuth2 POST flow with an identity token, else GET.
+
+    Refuses (RemoteProtocolError) to send a password or refresh token to a plain-``http://``
+    realm unless ``allow_insecure_realm`` (the registry itself being insecure implies it).
+    """
+    realm = challenge.get("realm")
+    if realm is None:
+        raise RemoteProtocolError("missing realm in bearer auth challenge")
+    try:
+        origin = Origin.of(realm)
+    except LocalProtocolError:
+        raise RemoteProtocolError(
+            f"invalid realm {realm!r} in bearer auth challenge: not an absolute http(s) URL"
+        ) from None
+    parts = urlsplit(realm)
+    params = _parse_query(parts.query)
+    service = challenge.get("service")
+    post = bool(creds.identity_token)
+    sends_secret = post or bool(creds.username and creds.password)
+    if sends_secret and origin.scheme == "http" and not allow_insecure_realm:
+        raise RemoteProtocolError(
+            f"refusing to send credentials to the token realm {realm} over plain HTTP "
+            "(the registry is not configured as insecure)"
+        )
+    if not post and creds.username:
+        params.setdefault("account", []).append(creds.username)
+    if service:
+        params.setdefault("service", []).append(service)
+    for scope in scopes:
+        if scope.complete:
+            params.setdefault("scope", []).append(str(scope))
+    key = token_cache_key(challenge, scopes, creds)
+    headers = [("User-Agent", user_agent)]
+    if post:
+        params.setdefault("grant_type", []).append("refresh_token")
+        params.setdefault("refresh_token", []).append(creds.identity_token)
+        params.setdefault("client_id", []).append(_OAUTH2_CLIENT_ID)
+        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        return Request(
+            method="POST",
+            url=urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")),
+            headers=Headers.of(headers),
+            body=_form_encode(params).encode("ascii"),
+            purpose=Purpose.TOKEN,
+            max_body=MAX_TOKEN_BODY,
+            coalesce_key=key,
+        )
+    if creds.username and creds.password:
+        headers.append(("Authorization", basic_authorization(creds)))
+    return Request(
+        method="GET",
+        url=urlunsplit((parts.scheme, parts.netloc, parts.path, _form_encode(params), "")),
+        headers=Headers.of(headers),
+        purpose=Purpose.TOKEN,
+        max_body=MAX_TOKEN_BODY,
+        coalesce_key=key,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Token responses (SPEC §7.6)
+
+
+@dataclass(frozen=True, slots=True)
+class BearerToken:
+    """A bearer token and the moment (in the driver's clock) it stops being usable."""
+
+    token: str = field(repr=False)
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"BearerToken(token=<redacted>, expires_at={self.expires_at!r})"
+
+
+# Go's net/http StatusText (1.19), for the "invalid status code" messages.
+_GO_STATUS_TEXT: Final[dict[int, str]] = {
+    100: "Continue",
+    101: "Switching Protocols",
+    102: "Processing",
+    103: "Early Hints",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    203: "Non-Authoritative Information",
+    204: "No Content",
+    205: "Reset Content",
+    206: "Partial Content",
+    207: "Multi-Status",
+    208: "Already Reported",
+    226: "IM Used",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    305: "Use Proxy",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Request Entity Too Large",
+    414: "Request URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Requested Range Not Satisfiable",
+    417: "Expectation Failed",
+    418: "I'm a teapot",
+    421: "Misdirected Request",
+    422: "Unprocessable Entity",
+    423: "Locked",
+    424: "Failed Dependency",
+    425: "Too Early",
+    426: "Upgrade Required",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    506: "Variant Also Negotiates",
+    507: "Insufficient Storage",
+    508: "Loop Detected",
+    510: "Not Extended",
+    511: "Network Authentication Required",
+}
+
+_json_decoder: Final = msgspec.json.Decoder()
+
+
+def _go_fold(key: str) -> str:
+    # Go's encoding/json matches field names with simple case folding; for ASCII field names
+    # that is ASCII case plus the Kelvin sign (lower() handles it) and the long s.
+    return key.lower().replace("\u017f", "s")
+
+
+def _go_field(doc: Mapping[str, object], name: str) -> tuple[bool, object]:
+    """(present, value) of JSON field ``name`` matched case-insensitively, last match wins."""
+    found, value = False, None
+    for k, v in doc.items():
+        if _go_fold(k) == name:
+            found, value = True, v
+    return found, value
+
+
+def _decode_json(body: bytes) -> tuple[bool, object]:
+    """(ok, value); invalid UTF-8 inside strings becomes U+FFFD, as Go's decoder does."""
+    try:
+        try:
+            return True, _json_decoder.decode(body)
+        except UnicodeDecodeError:
+            return True, _json_decoder.decode(body.decode("utf-8", "replace").encode())
+    except msgspec.DecodeError:
+        return False, None
+
+
+def _error_text(e: ErrorDetail) -> str:
+    """One registry error as Go prints it (SPEC §8.1)."""
+    display = e.code.lower().replace("_", " ")
+    default = DEFAULT_MESSAGES.get(e.code, "")
+    message = e.message or default
+    if e.detail is None and message == default:
+        return display
+    return f"{display}: {message}"
+
+
+def _decode_401(body: bytes) -> tuple[str, tuple[ErrorDetail, ...]]:
+    """A simple SPEC §8.1 decoding: ``details``, else the ``errors`` list, else the default.
+
+    Returns the text after ``invalid username/password: `` and the decoded errors.
+    """
+    ok, doc = _decode_json(body)
+    if ok and isinstance(doc, dict):
+        _, details = _go_field(doc, "details")
+        if isinstance(details, str) and details:
+            errors: tuple[ErrorDetail, ...] = (ErrorDetail("UNAUTHORIZED", details),)
+            return _error_text(errors[0]), errors
+        _, raw = _go_field(doc, "errors")
+        out: list[ErrorDetail] = []
+        if isinstance(raw, list):
+            for item in raw:
+                if not isinstance(item, dict):
+                    out = []
+                    break
+                _, code = _go_field(item, "code")
+                _, message = _go_field(item, "message")
+                _, detail = _go_field(item, "detail")
+                code_s = code if isinstance(code, str) and code in DEFAULT_MESSAGES else "UNKNOWN"
+                out.append(
+                    ErrorDetail(
+                        code_s,
+                        message if isinstance(message, str) else "",
+                        None if detail is None else msgspec.json.encode(detail).decode(),
+                    )
+                )
+        if len(out) == 1:
+            return _error_text(out[0]), tuple(out)
+        if out:
+            return "errors:\n" + "".join(_error_text(e) + "\n" for e in out), tuple(out)
+    # Not a registry error body: Go substitutes this fixed text.
+    fallback = ErrorDetail("UNAUTHORIZED", "authentication required")
+    return "unauthorized: authentication required", (fallback,)
+
+
+_RFC3339: Final = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{1,2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(?:(Z)|([+-])([0-9]{2}):([0-9]{2}))",
+    re.ASCII,
+)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_GO_ZERO_TIME: Final = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _parse_rfc3339(text: str) -> datetime:
+    """Go 1.19 ``time.Parse(time.RFC3339, …)``; ValueError when it does not parse."""
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        raise ValueError(f"parsing time {text!r} as RFC 3339 failed")
+    year, month, day, hour, minute, second = (int(g) for g in m.group(1, 2, 3, 4, 5, 6))
+    micro = int((m.group(7) or ".0")[1:7].ljust(6, "0"))
+    if m.group(8):
+        tz = UTC
+    else:
+        offset = timedelta(hours=int(m.group(10)), minutes=int(m.group(11)))
+        tz = timezone(-offset if m.group(9) == "-" else offset)
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+
+
+def _bad_token(why: str) -> RemoteProtocolError:
+    # The body is never quoted: it may hold the token itself.
+    return RemoteProtocolError(f"decoding bearer token: {why}")
+
+
+def _server_date(resp: Response) -> datetime | None:
+    value = resp.headers.get("Date")
+    if not value:
+        return None
+    try:
+        date = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
+
+
+def parse_token_response(
+    resp: Response,
+    *,
+    context: str = "Requesting bearer token",
+    request: Request | None = None,
+) -> BearerToken:
+    """Decode a token endpoint's answer (SPEC §7.6) into a :class:`BearerToken`.
+
+    ``expires_at = received_at + max(expires_in, 60) - age``, where ``age`` is how long before
+    the server's ``Date`` the token was issued (``issued_at``), when both are known: the
+    server's clock is only compared with itself, so client clock skew does not matter.
+    """
+    method = request.method if request is not None else ""
+    url = request.url if request is not None else ""
+    if resp.status == 401:
+        text, errors = _decode_401(resp.body)
+        raise Unauthorized(
+            "unable to retrieve auth token: invalid username/password: " + text,
+            status=401,
+            errors=errors,
+            method=method,
+            url=url,
+        )
+    if resp.status == 429:
+        raise TooManyRequests("too many requests to registry", status=429, method=method, url=url)
+    if resp.status != 200:
+        text = _GO_STATUS_TEXT.get(resp.status, resp.reason)
+        cls = response_error_class(resp.status, "")
+        raise cls(
+            f"{context}: invalid status code from registry {resp.status} ({text})",
+            status=resp.status,
+            method=method,
+            url=url,
+        )
+    ok, doc = _decode_json(resp.body)
+    if not ok:
+        raise _bad_token("the response is not JSON")
+    if doc is None:  # Go 5.23.1 crashes here; upstream treats it as an empty token
+        return BearerToken("", resp.received_at + MIN_TOKEN_LIFETIME)
+    if not isinstance(doc, dict):
+        raise _bad_token("the response is not a JSON object")
+    token, access_token, expires_in, issued_raw = "", "", 0, None
+    for k, v in doc.items():
+        name = _go_fold(k)
+        if name in ("token", "access_token"):
+            if v is not None and not isinstance(v, str):
+                raise _bad_token(f"{name} is not a string")
+            if name == "token":
+                token = v or ""
+            else:
+                access_token = v or ""
+        elif name == "expires_in":
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not -(2**63) <= v < 2**63:
+                raise _bad_token("expires_in is not an integer")
+            expires_in = v
+        elif name == "issued_at":
+            if v is not None and not isinstance(v, str):
+                raise _bad_token("issued_at is not a string")
+            issued_raw = v
+    issued: datetime | None = None
+    if issued_raw is not None:
+        try:
+            issued = _parse_rfc3339(issued_raw)
+        except ValueError:
+            raise _bad_token("issued_at is not an RFC 3339 time") from None
+        if issued == _GO_ZERO_TIME:
+            issued = None
+    lifetime = max(expires_in, MIN_TOKEN_LIFETIME)
+    age = 0.0
+    date = _server_date(resp)
+    if issued is not None and date is not None:
+        age = max((date - issued).total_seconds(), 0.0)
+    return BearerToken(token or access_token, resp.received_at + lifetime - age)
+
+
+# --------------------------------------------------------------------------------------------
+# Token cache and the auth sub-flows
+
+
+class TokenCache:
+    """Bearer tokens by :class:`TokenKey`; never hands out an expired one.
+
+    A plain object, shared by the flows of one client; ``now`` is always passed in.
+    """
+
+    __slots__ = ("_tokens",)
+
+    def __init__(self) -> None:
+        self._tokens: dict[TokenKey, BearerToken] = {}
+
+    def get(self, key: TokenKey, now: float) -> BearerToken | None:
+        """The token under ``key`` unless absent or expired (``now >= expires_at``)."""
+        token = self._tokens.get(key)
+        if token is None:
+            return None
+        if now >= token.expires_at:
+            del self._tokens[key]
+            return None
+        return token
+
+    def put(self, key: TokenKey, token: BearerToken) -> None:
+        """Remember ``token`` under ``key`` (replacing any older one)."""
+        self._tokens[key] = token
+
+    def invalidate(self, key: TokenKey) -> None:
+        """Forget the token under ``key`` (e.g. after the registry rejected it)."""
+        self._tokens.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every token."""
+        self._tokens.clear()
+
+    def prune(self, now: float) -> None:
+        """Drop every expired token."""
+        for key in [k for k, t in self._tokens.items() if now >= t.expires_at]:
+            del self._tokens[key]
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __repr__(self) -> str:
+        return f"<TokenCache with {len(self._tokens)} tokens>"
+
+
+def bearer_token(
+    challenge: Challenge,
+    scopes: Sequence[Scope],
+    creds: Credentials,
+    cache: TokenCache,
+    *,
+    now: float,
+    user_agent: str,
+    allow_insecure_realm: bool = False,
+) -> Steps[str]:
+    """Sub-flow: the bearer token to send (SPEC §7.3).
+
+    The caller's own ``registry_token`` if any (nothing fetched), else a cached token, else one
+    fetched from the realm, cached and returned.
+    """
+    if creds.registry_token:
+        return creds.registry_token
+    key = token_cache_key(challenge, scopes, creds)
+    cached = cache.get(key, now)
+    if cached is not None:
+        return cached.token
+    request = token_request(
+        challenge,
+        scopes,
+        creds,
+        user_agent=user_agent,
+        allow_insecure_realm=allow_insecure_realm,
+    )
+    resp = yield from fetch(request)
+    token = parse_token_response(resp, context=token_error_context(creds), request=request)
+    cache.put(key, token)
+    return token.token
+
+
+def authorization(
+    challenges: Sequence[Challenge],
+    scopes: Sequence[Scope],
+    creds: Credentials,
+    cache: TokenCache,
+    *,
+    now: float,
+    user_agent: str,
+    allow_insecure_realm: bool = False,
+) -> Steps[str | None]:
+    """Sub-flow: the ``Authorization`` value for a registry request, or ``None`` (SPEC §7.2).
+
+    ``challenges`` are the ping's; ``scopes`` the client scope plus any extra scope.
+    """
+    challenge = choose_challenge(challenges)
+    if challenge is None:
+        return None
+    if challenge.scheme == "basic":
+        return basic_authorization(creds)
+    token = yield from bearer_token(
+        challenge,
+        scopes,
+        creds,
+        cache,
+        now=now,
+        user_agent=user_agent,
+        allow_insecure_realm=allow_insecure_realm,
+    )
+    return f"Bearer {token}"

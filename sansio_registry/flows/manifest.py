@@ -1,0 +1,249 @@
+"""Opening an image and fetching its manifests (SPEC §3, §9, §10, §11).
+
+Request sequence of :func:`open_image`, per pull source (mirrors in order, the primary last)::
+
+    [ping]  GET /v2/                         (once per endpoint, cached in RegistryState)
+    [token] GET|POST <realm>                 (bearer challenges only, cached per scope)
+    GET /v2/<path>/manifests/<tag|digest>    200 -> verified Manifest, done
+                                             other -> this source failed, next one
+
+When every source failed, the primary's error is raised with one note per failed mirror
+(DESIGN §4), so ``except ManifestUnknown`` works with or without mirrors.
+
+Beyond Go (SPEC §9, §18.1): a manifest fetched by digest must hash to that digest, and a
+``Docker-Content-Digest`` header, when present, must match the bytes (switchable with
+``ClientConfig.verify_content_digest``); a mismatch fails that source like any other error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sansio_registry.digest import Digest, manifest_digest
+from sansio_registry.errors import DigestMismatch, RegistryClientError, RemoteProtocolError
+from sansio_registry.flow import Flow, Steps
+from sansio_registry.flows.pipeline import Endpoint, send
+from sansio_registry.http import MAX_MANIFEST_BODY, Purpose
+from sansio_registry.manifest import (
+    KNOWN_MANIFEST_TYPES,
+    MANIFEST_ACCEPT,
+    ImageIndex,
+    choose_instance,
+    guess_media_type,
+    is_index_type,
+    normalize_media_type,
+    parse_manifest,
+    simplify_content_type,
+)
+from sansio_registry.reference import ImageRef
+from sansio_registry.response_errors import registry_error
+from sansio_registry.session import ClientConfig, RegistryState
+
+__all__ = [
+    "ImageSource",
+    "Manifest",
+    "endpoint_for",
+    "get_instance_manifest",
+    "get_manifest",
+    "open_image",
+    "resolve_platform",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A manifest exactly as served, with its verified digest.
+
+    ``media_type`` is the simplified ``Content-Type``, or the type guessed from the body when
+    the registry sent none or a generic one.
+    """
+
+    raw: bytes
+    media_type: str
+    digest: Digest
+    reference: ImageRef
+
+    @property
+    def is_index(self) -> bool:
+        """Whether this is a Docker manifest list or an OCI index."""
+        return is_index_type(self.media_type)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSource:
+    """An image opened at the endpoint that served its top-level manifest (SPEC §3).
+
+    Every later request for this image (instances, blobs, signatures) goes to ``endpoint``;
+    ``manifest`` is cached so the manifest and its signatures always agree even if the tag
+    moves meanwhile.
+    """
+
+    logical: ImageRef
+    physical: ImageRef
+    endpoint: Endpoint
+    manifest: Manifest
+
+
+def endpoint_for(
+    config: ClientConfig, logical: ImageRef, physical: ImageRef, *, insecure: bool, actions: str
+) -> Endpoint:
+    """The endpoint an attempt at ``physical`` talks to, with the credentials it may use."""
+    return Endpoint(
+        host=physical.connection_host,
+        repository=physical.path,
+        insecure=config.is_insecure(insecure),
+        credentials=config.credentials_for(logical, physical),
+        user_agent=config.user_agent,
+        actions=actions,
+    )
+
+
+def _expected_digest(reference: str) -> Digest | None:
+    if ":" not in reference:
+        return None
+    return Digest.parse(reference)
+
+
+def _digest_with(raw: bytes, algorithm: str) -> Digest:
+    if algorithm == "sha256":
+        return manifest_digest(raw)
+    return Digest.of(raw, algorithm)
+
+
+def fetch_manifest(
+    endpoint: Endpoint,
+    state: RegistryState,
+    physical: ImageRef,
+    reference: str,
+    *,
+    verify_content_digest: bool,
+) -> Steps[Manifest]:
+    """Sub-flow: GET one manifest by tag or digest from one endpoint, verified."""
+    path = f"/v2/{endpoint.repository}/manifests/{reference}"
+    response = yield from send(
+        endpoint,
+        state,
+        path,
+        headers=[("Accept", media_type) for media_type in MANIFEST_ACCEPT],
+        purpose=Purpose.MANIFEST,
+        max_body=MAX_MANIFEST_BODY,
+    )
+    if response.status != 200:
+        raise registry_error(
+            response,
+            method="GET",
+            url=path,
+            context=f"reading manifest {reference} in {physical.name}",
+        )
+    raw = response.body
+    media_type = simplify_content_type(response.headers.get("Content-Type"))
+    if media_type not in KNOWN_MANIFEST_TYPES:
+        media_type = normalize_media_type(guess_media_type(raw))
+    what = (
+        f"manifest {physical.name}@{reference}"
+        if ":" in reference
+        else (f"manifest {physical.name}:{reference}")
+    )
+    expected = _expected_digest(reference)
+    digest = _digest_with(raw, expected.algorithm) if expected else manifest_digest(raw)
+    if expected is not None and digest != expected:
+        raise DigestMismatch(str(expected), str(digest), what)
+    served = response.headers.get("Docker-Content-Digest")
+    if verify_content_digest and served:
+        try:
+            claimed = Digest.parse(served.strip(), remote=True)
+        except RegistryClientError as exc:
+            raise RemoteProtocolError(f"invalid Docker-Content-Digest {served!r}: {exc}") from None
+        actual = _digest_with(raw, claimed.algorithm)
+        if actual != claimed:
+            raise DigestMismatch(
+                str(claimed), str(actual), f"{what} (Docker-Content-Digest header)"
+            )
+    return Manifest(raw=raw, media_type=media_type, digest=digest, reference=physical)
+
+
+def _open_image(ref: ImageRef, config: ClientConfig, state: RegistryState) -> Steps[ImageSource]:
+    sources = config.registries.pull_sources(ref)
+    failures: list[tuple[ImageRef, RegistryClientError]] = []
+    for source in sources:
+        try:
+            config.registries.check_not_blocked(source.ref)
+            endpoint = endpoint_for(
+                config, ref, source.ref, insecure=source.insecure, actions="pull"
+            )
+            manifest = yield from fetch_manifest(
+                endpoint,
+                state,
+                source.ref,
+                source.ref.tag_or_digest,
+                verify_content_digest=config.verify_content_digest,
+            )
+        except RegistryClientError as exc:
+            failures.append((source.ref, exc))
+            continue
+        return ImageSource(logical=ref, physical=source.ref, endpoint=endpoint, manifest=manifest)
+    _, primary_error = failures[-1]
+    for mirror_ref, mirror_error in failures[:-1]:
+        primary_error.add_note(f"mirror {mirror_ref} also failed: {mirror_error}")
+    raise primary_error
+
+
+def open_image(ref: ImageRef, *, config: ClientConfig, state: RegistryState) -> Flow[ImageSource]:
+    """Find the first pull source that serves ``ref``'s manifest, verified (SPEC §3)."""
+    return Flow(_open_image(ref, config, state))
+
+
+def get_instance_manifest(
+    source: ImageSource, digest: Digest, *, config: ClientConfig, state: RegistryState
+) -> Flow[Manifest]:
+    """Fetch one instance of a manifest list by digest, from the source's endpoint, fresh."""
+    return Flow(
+        fetch_manifest(
+            source.endpoint,
+            state,
+            source.physical.with_digest(str(digest)),
+            str(digest),
+            verify_content_digest=config.verify_content_digest,
+        )
+    )
+
+
+def _get_manifest(
+    ref: ImageRef, config: ClientConfig, state: RegistryState, instance: Digest | None
+) -> Steps[Manifest]:
+    source = yield from _open_image(ref, config, state)
+    if instance is None or instance == source.manifest.digest:
+        return source.manifest
+    return (
+        yield from fetch_manifest(
+            source.endpoint,
+            state,
+            source.physical.with_digest(str(instance)),
+            str(instance),
+            verify_content_digest=config.verify_content_digest,
+        )
+    )
+
+
+def get_manifest(
+    ref: ImageRef,
+    *,
+    config: ClientConfig,
+    state: RegistryState,
+    instance: Digest | None = None,
+) -> Flow[Manifest]:
+    """The manifest of ``ref`` (or of one of its instances), from the first source that has it."""
+    return Flow(_get_manifest(ref, config, state, instance))
+
+
+def resolve_platform(source: ImageSource, config: ClientConfig) -> Digest | None:
+    """The instance digest ``config.platform`` picks from a list, or None for a single image."""
+    top = source.manifest
+    if not top.is_index or config.platform is None:
+        return None
+    document = parse_manifest(top.raw, top.media_type)
+    if not isinstance(document, ImageIndex):
+        raise RemoteProtocolError(f"{top.media_type} manifest is not an index")
+    return Digest.parse(
+        choose_instance(document, top.media_type, config.platform).digest, remote=True
+    )

@@ -1,0 +1,75 @@
+"""Ping: ``GET /v2/`` to learn the scheme, the auth challenges and the signature extension.
+
+Request sequence (SPEC §5)::
+
+    GET https://HOST/v2/            200 or 401 -> done
+        (transport failure, insecure endpoint only)
+    GET http://HOST/v2/             200 or 401 -> done; else the error
+
+Deviation from Go (SPEC §18.4, "never downgrade"): plain HTTP is tried only when HTTPS failed
+at the transport level (refused, TLS error). An HTTPS server that answered with a wrong status
+is believed; Go retries it over plain HTTP. The v1 ``/_ping`` probe is not made (upstream
+removed it too, SPEC §17).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sansio_registry.auth import Challenge, parse_challenges
+from sansio_registry.errors import RegistryClientError, TransportError, response_error_class
+from sansio_registry.flow import Steps
+from sansio_registry.flows.exchange import retry_429
+from sansio_registry.http import Headers, Purpose, Request
+from sansio_registry.response_errors import status_text
+
+__all__ = ["API_VERSION_HEADER", "PingResult", "ping"]
+
+API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
+_PING_MAX_BODY = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    """What a registry said about itself on ``/v2/``."""
+
+    scheme: str
+    challenges: tuple[Challenge, ...]
+    supports_signatures: bool
+
+
+def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
+    """Sub-flow: ping ``host`` (``host[:port]`` as connected to); never sends credentials."""
+    schemes = ("https", "http") if insecure else ("https",)
+    error: RegistryClientError | None = None
+    for scheme in schemes:
+        request = Request(
+            method="GET",
+            url=f"{scheme}://{host}/v2/",
+            headers=Headers((API_VERSION_HEADER, ("User-Agent", user_agent))),
+            purpose=Purpose.PING,
+            max_body=_PING_MAX_BODY,
+            tls_verify=not insecure,
+        )
+        try:
+            response = yield from retry_429(request)
+        except TransportError as exc:
+            error = exc
+            continue
+        if response.status in (200, 401):
+            return PingResult(
+                scheme=scheme,
+                challenges=parse_challenges(response.headers.get_all("WWW-Authenticate")),
+                supports_signatures=response.headers.get("X-Registry-Supports-Signatures") == "1",
+            )
+        reason = status_text(response.status) or response.reason
+        cls = response_error_class(response.status, "")
+        raise cls(
+            f"pinging container registry {host}: invalid status code from registry "
+            f"{response.status} ({reason})",
+            status=response.status,
+            method="GET",
+            url=request.url,
+        )
+    assert error is not None
+    raise TransportError(f"pinging container registry {host}: {error}") from error

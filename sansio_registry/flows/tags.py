@@ -1,0 +1,60 @@
+"""Listing a repository's tags (``RepoTags`` of ``inspect``).
+
+Request sequence::
+
+    GET /v2/<path>/tags/list             200 {"name":…, "tags":[…]} (null when empty)
+    GET <Link rel="next" path+query>     while the registry sends one, at most 1000 pages
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from sansio_registry.errors import RemoteProtocolError
+from sansio_registry.flow import Flow, Steps
+from sansio_registry.flows.manifest import ImageSource
+from sansio_registry.flows.pipeline import send
+from sansio_registry.http import MAX_MANIFEST_BODY, Purpose
+from sansio_registry.response_errors import simple_error
+from sansio_registry.retry import parse_link_next
+from sansio_registry.session import RegistryState
+
+__all__ = ["MAX_TAG_PAGES", "list_tags"]
+
+MAX_TAG_PAGES: Final = 1000
+
+
+class _TagList(msgspec.Struct, frozen=True):
+    tags: list[str] | None = None
+
+
+_decode_tags: Final = msgspec.json.Decoder(_TagList)
+
+
+def _list_tags(source: ImageSource, state: RegistryState) -> Steps[list[str]]:
+    path: str | None = f"/v2/{source.endpoint.repository}/tags/list"
+    tags: list[str] = []
+    for _ in range(MAX_TAG_PAGES):
+        if path is None:
+            return tags
+        response = yield from send(
+            source.endpoint, state, path, purpose=Purpose.TAGS, max_body=MAX_MANIFEST_BODY
+        )
+        if response.status != 200:
+            raise simple_error(response, method="GET", url=path, context="fetching tags list")
+        try:
+            page = _decode_tags.decode(response.body)
+        except msgspec.DecodeError as exc:
+            raise RemoteProtocolError(f"decoding tags list: {exc}") from None
+        tags.extend(page.tags or ())
+        path = parse_link_next(response.headers.get("Link"))
+    raise RemoteProtocolError(
+        f"tags list of {source.physical.name} has over {MAX_TAG_PAGES} pages"
+    )
+
+
+def list_tags(source: ImageSource, *, state: RegistryState) -> Flow[list[str]]:
+    """Every tag of the source's repository, in the registry's order."""
+    return Flow(_list_tags(source, state))

@@ -1,0 +1,83 @@
+"""What flows share across operations: the caller's settings and the caches a client keeps.
+
+:class:`ClientConfig` is immutable input (registries.conf, credentials, policy switches);
+:class:`RegistryState` is the mutable memory of one client (tokens, ping results). Neither
+does IO: the shell reads files and passes their parsed contents in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from sansio_registry.auth import Credentials, TokenCache
+from sansio_registry.config.auth_json import AuthFile, lookup_credentials
+from sansio_registry.config.registries_conf import RegistriesConf
+from sansio_registry.flows.ping import PingResult
+from sansio_registry.manifest import WantedPlatform
+from sansio_registry.reference import ImageRef
+
+__all__ = ["DEFAULT_USER_AGENT", "ClientConfig", "RegistryState"]
+
+DEFAULT_USER_AGENT: Final = "sansio-registry/0.1 (containers/image compatible)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    """Everything a flow needs to know that is not a network answer.
+
+    Attributes:
+        registries: parsed registries.conf (mirrors, rewrites, insecure, blocked).
+        credentials: explicit credentials from the caller (``--creds``, ``--registry-token``);
+            bound to the logical registry host and never sent anywhere else (SPEC §3).
+        auth_files: parsed auth.json / docker config files, in lookup order (SPEC §15).
+        use_auth_files: ``False`` for ``--no-creds``.
+        tls_verify: ``None`` follows registries.conf; ``True``/``False`` overrides it for
+            every endpoint (``--tls-verify``), as skopeo does.
+        verify_content_digest: check ``Docker-Content-Digest`` against the bytes; switch off
+            only for registries known to send wrong values.
+        platform: which instance of a manifest list an image resolves to.
+    """
+
+    registries: RegistriesConf = field(default_factory=RegistriesConf)
+    credentials: Credentials | None = None
+    auth_files: tuple[AuthFile, ...] = ()
+    use_auth_files: bool = True
+    tls_verify: bool | None = None
+    user_agent: str = DEFAULT_USER_AGENT
+    verify_content_digest: bool = True
+    platform: WantedPlatform | None = None
+
+    def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
+        """The credentials an attempt at ``physical`` may use.
+
+        Explicit credentials go only to the logical registry's own host (SPEC §3: a mirror or a
+        rewritten location on another host never sees them); otherwise auth files are
+        consulted for the physical name.
+        """
+        if self.credentials is not None:
+            if physical.domain == logical.domain:
+                return self.credentials
+            return None
+        if not self.use_auth_files:
+            return None
+        return lookup_credentials(self.auth_files, physical.name)
+
+    def is_insecure(self, source_insecure: bool) -> bool:
+        """Whether an endpoint may skip TLS verification and fall back to plain HTTP."""
+        if self.tls_verify is not None:
+            return not self.tls_verify
+        return source_insecure
+
+
+@dataclass(slots=True)
+class RegistryState:
+    """The mutable memory of one client: bearer tokens and successful pings.
+
+    Only successful pings are remembered: a registry that was down a minute ago is asked again.
+    """
+
+    tokens: TokenCache = field(default_factory=TokenCache)
+    pings: dict[tuple[str, bool], PingResult] = field(default_factory=dict)
+    #: The latest time the shell told us (its monotonic clock); token expiry is judged by it.
+    now: float = 0.0

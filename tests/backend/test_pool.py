@@ -1,0 +1,301 @@
+"""The keep-alive pool: reuse, stale-connection retry, streaming, hygiene and statistics."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+import trio
+
+from sansio_registry.errors import LocalProtocolError, TransportError
+from sansio_registry.http import Headers, Origin, Purpose, Request
+from tests.backend.loopback import Exchange, serve, trio_test
+from trio_backend.pool import ConnectionPool, PoolStatistics
+
+
+def req(url: str, *, method: str = "GET", body: bytes = b"", max_body: int = 1 << 20) -> Request:
+    return Request(
+        method=method,
+        url=url,
+        headers=Headers(),
+        body=body,
+        purpose=Purpose.BLOB,
+        max_body=max_body,
+    )
+
+
+async def ok(ex: Exchange) -> None:
+    await ex.respond(200, body=b"ok:" + ex.recorded.target.encode())
+
+
+@trio_test
+async def test_keep_alive_reuses_one_connection() -> None:
+    async with serve(ok) as srv, ConnectionPool() as pool:
+        for i in range(10):
+            resp = await pool.fetch(req(srv.url(f"/{i}")))
+            assert resp.body == f"ok:/{i}".encode()
+        stats = pool.statistics()
+    origin = Origin.of(srv.url())
+    assert stats == PoolStatistics(
+        idle=((origin, 1),), active=0, connections_opened=1, requests_sent=10, retries=0
+    )
+    assert stats.idle_for(origin) == 1
+    assert srv.connections_opened == 1
+    assert {r.connection for r in srv.requests} == {1}
+
+
+@trio_test
+async def test_origins_are_pooled_separately() -> None:
+    async with serve(ok) as srv, ConnectionPool() as pool:
+        await pool.fetch(req(f"http://127.0.0.1:{srv.port}/a"))
+        await pool.fetch(req(f"http://localhost:{srv.port}/b"))
+        await pool.fetch(req(f"http://127.0.0.1:{srv.port}/c"))
+        stats = pool.statistics()
+    assert stats.connections_opened == 2
+    assert stats.idle_for(Origin("http", "127.0.0.1", srv.port)) == 1
+    assert stats.idle_for(Origin("http", "localhost", srv.port)) == 1
+    localhost = next(r for r in srv.requests if r.target == "/b")
+    assert localhost.header_values("Host") == [f"localhost:{srv.port}"]
+
+
+async def close_after_first_response(ex: Exchange) -> None:
+    # Answers as if keeping the connection alive, then drops it (an idle-timeout server).
+    await ok(ex)
+    await ex.close()
+
+
+@trio_test
+async def test_stale_idle_connection_is_retried_once_for_get() -> None:
+    async with serve(close_after_first_response) as srv, ConnectionPool() as pool:
+        await pool.fetch(req(srv.url("/1")))
+        await srv.wait_closed(1)
+        resp = await pool.fetch(req(srv.url("/2")))
+        stats = pool.statistics()
+    assert resp.body == b"ok:/2"
+    assert stats.retries == 1
+    assert stats.connections_opened == 2
+    assert [r.connection for r in srv.requests] == [1, 2]
+
+
+@trio_test
+async def test_stale_idle_connection_head_is_retried() -> None:
+    async with serve(close_after_first_response) as srv, ConnectionPool() as pool:
+        await pool.fetch(req(srv.url("/1")))
+        await srv.wait_closed(1)
+        resp = await pool.fetch(req(srv.url("/2"), method="HEAD"))
+    assert resp.status == 200 and pool.statistics().retries == 1
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "PUT"])
+@trio_test
+async def test_stale_idle_connection_is_not_retried_for_other_methods(method: str) -> None:
+    async with serve(close_after_first_response) as srv, ConnectionPool() as pool:
+        await pool.fetch(req(srv.url("/1")))
+        await srv.wait_closed(1)
+        with pytest.raises(TransportError):
+            await pool.fetch(req(srv.url("/2"), method=method, body=b"data"))
+        stats = pool.statistics()
+    assert stats.retries == 0 and stats.connections_opened == 1
+    assert len(srv.requests) == 1
+
+
+@trio_test
+async def test_stale_retry_happens_only_once() -> None:
+    async def handler(ex: Exchange) -> None:
+        if ex.connection == 1:
+            await close_after_first_response(ex)
+        else:
+            await ex.close()  # the fresh connection dies too: no second retry
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        await pool.fetch(req(srv.url("/1")))
+        await srv.wait_closed(1)
+        with pytest.raises(TransportError, match="without sending a response"):
+            await pool.fetch(req(srv.url("/2")))
+        stats = pool.statistics()
+    assert stats.retries == 1 and stats.connections_opened == 2
+    assert srv.connections_opened == 2
+
+
+@trio_test
+async def test_no_retry_after_response_bytes_arrived() -> None:
+    async def handler(ex: Exchange) -> None:
+        if ex.recorded.target == "/1":
+            await ok(ex)
+        else:
+            await ex.send_raw(b"HTTP/1.1 200 OK\r\nContent-Le")
+            await ex.close()
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        await pool.fetch(req(srv.url("/1")))
+        with pytest.raises(TransportError, match="mid-response"):
+            await pool.fetch(req(srv.url("/2")))
+        assert pool.statistics().retries == 0
+
+
+@trio_test
+async def test_idle_connections_are_capped_per_origin() -> None:
+    async with serve(ok) as srv, ConnectionPool(max_per_origin=2) as pool:
+        streams = [await pool.open(req(srv.url(f"/{i}"))) for i in range(4)]
+        assert pool.statistics().active == 4
+        for s in streams:
+            assert await s.read_all(100) == f"ok:{s.request.target}".encode()
+            await s.aclose()
+        stats = pool.statistics()
+    assert stats.connections_opened == 4
+    assert stats.active == 0
+    assert stats.idle_for(Origin.of(srv.url())) == 2
+
+
+@trio_test
+async def test_leaving_the_pool_closes_idle_connections() -> None:
+    async with serve(ok) as srv:
+        async with ConnectionPool() as pool:
+            await pool.fetch(req(srv.url()))
+            assert srv.connections_closed == 0
+        assert pool.statistics().idle == ()
+        await srv.wait_closed(1)
+        with pytest.raises(LocalProtocolError, match="closed"):
+            await pool.fetch(req(srv.url()))
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+
+@trio_test
+async def test_open_streams_body_and_returns_connection_at_end() -> None:
+    body = bytes(range(256)) * 1000
+
+    async def handler(ex: Exchange) -> None:
+        await ex.respond(200, body=body)
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        async with pool.open_response(req(srv.url())) as resp:
+            assert resp.head.status == 200
+            assert resp.head.headers.get("Content-Length") == str(len(body))
+            got = bytearray()
+            async for chunk in resp:
+                assert 0 < len(chunk) <= 65536
+                got += chunk
+            assert resp.is_complete
+            assert await resp.receive_some() == b""
+        assert bytes(got) == body
+        assert pool.statistics().idle_for(resp.origin) == 1
+        await pool.fetch(req(srv.url()))
+        assert pool.statistics().connections_opened == 1
+
+
+@trio_test
+async def test_open_small_reads_reassemble_exactly() -> None:
+    body = bytes(range(256)) * 600
+
+    async def handler(ex: Exchange) -> None:
+        await ex.respond(200, body=body)
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        resp = await pool.open(req(srv.url()))
+        got = bytearray()
+        while chunk := await resp.receive_some(1000):
+            assert len(chunk) <= 1000
+            got += chunk
+        await resp.aclose()
+    assert bytes(got) == body
+
+
+@trio_test
+async def test_closing_a_stream_early_closes_its_connection() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", str(1 << 20))])
+        await ex.send_data(b"x" * 1000)
+        await ex.stall()
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        async with pool.open_response(req(srv.url())) as resp:
+            assert await resp.receive_some(10) == b"x" * 10
+        stats = pool.statistics()
+        assert stats.idle == () and stats.active == 0
+        await srv.wait_closed(1)
+        with pytest.raises(trio.ClosedResourceError):
+            await resp.receive_some()
+
+
+@trio_test
+async def test_cancelled_stream_read_closes_its_connection() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", "100")])
+        await ex.stall()
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        resp = await pool.open(req(srv.url()))
+        with trio.move_on_after(0.1):
+            await resp.receive_some()
+        assert pool.statistics().active == 0
+        await srv.wait_closed(1)
+        with pytest.raises(TransportError, match="already failed"):
+            await resp.receive_some()
+        await resp.aclose()
+
+
+@trio_test
+async def test_stream_cut_mid_body_raises_transport_error() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", "100000")])
+        await ex.send_data(b"x" * 5000)
+        await ex.close()
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        async with pool.open_response(req(srv.url())) as resp:
+            received = 0
+            with pytest.raises(TransportError, match="mid-body"):
+                while chunk := await resp.receive_some():
+                    received += len(chunk)
+        assert received == 5000
+        assert pool.statistics().idle == ()
+
+
+@trio_test
+async def test_streaming_64_mib_keeps_memory_bounded() -> None:
+    size = 64 * 1024 * 1024
+    piece = b"\xab" * 65536
+
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", str(size))])
+        for _ in range(size // len(piece)):
+            await ex.send_data(piece)
+        await ex.end()
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        tracemalloc.start()
+        try:
+            total = 0
+            async with pool.open_response(req(srv.url())) as resp:
+                async for chunk in resp:
+                    total += len(chunk)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert total == size
+        assert peak < 8 * 1024 * 1024, f"peak {peak} bytes"
+        assert pool.statistics().idle_for(resp.origin) == 1
+
+
+@trio_test
+async def test_concurrent_readers_are_refused() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", "10")])
+        await ex.stall()
+
+    async with serve(handler) as srv, ConnectionPool() as pool:
+        resp = await pool.open(req(srv.url()))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(resp.receive_some)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(trio.BusyResourceError):
+                await resp.receive_some()
+            nursery.cancel_scope.cancel()
+        await resp.aclose()
+
+
+def test_negative_idle_cap_is_refused() -> None:
+    with pytest.raises(LocalProtocolError):
+        ConnectionPool(max_per_origin=-1)

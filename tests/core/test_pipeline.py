@@ -1,0 +1,407 @@
+"""Wire transcripts of the request pipeline and the manifest flow (SPEC §5-§9, §19.14)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sansio_registry.auth import Credentials
+from sansio_registry.errors import (
+    DigestMismatch,
+    ManifestUnknown,
+    RemoteProtocolError,
+    TooManyRequests,
+    TransportError,
+    Unauthorized,
+)
+from sansio_registry.flow import Flow, Sleep
+from sansio_registry.flows.exchange import follow_redirects
+from sansio_registry.flows.manifest import get_manifest, open_image
+from sansio_registry.http import Purpose, Request
+from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.reference import ImageRef
+from sansio_registry.session import ClientConfig, RegistryState
+from sansio_registry.testing import run_sync
+from sansio_registry.testing.fake import error_body, sha256_digest
+from sansio_registry.testing.transcript import Expect, Transcript, reply
+
+UA = "test-agent/1.0"
+API = ("Docker-Distribution-Api-Version", "registry/2.0")
+OCI = "application/vnd.oci.image.manifest.v1+json"
+# The OCI manifest of SPEC §19.9 / §19.14 (246 bytes).
+MANIFEST = (
+    b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":'
+    b'{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a'
+    b'1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}'
+)
+DIGEST = "sha256:f20c43161d73848408ef247f0ec7111b19fe58ffebc0cbcaa0d2c8bda4967268"
+H = "reg.test"
+T = "auth.test"
+
+
+def config(**kw: object) -> ClientConfig:
+    return ClientConfig(user_agent=UA, **kw)  # type: ignore[arg-type]
+
+
+def manifest_ok(body: bytes = MANIFEST, *extra: tuple[str, str]) -> Expect:
+    return Expect(
+        "GET",
+        f"https://{H}/v2/ns/app/manifests/v1",
+        reply(200, body, ("Content-Type", f"{OCI}; charset=utf-8"), *extra),
+        header_lines=(("Accept", MANIFEST_ACCEPT),),
+        present={"Docker-Distribution-Api-Version": "registry/2.0", "User-Agent": UA},
+    )
+
+
+def test_manifest_digest_vector_matches_spec() -> None:
+    assert len(MANIFEST) == 246 and sha256_digest(MANIFEST) == DIGEST
+
+
+def test_anonymous_open_registry_sends_no_authorization() -> None:
+    script = Transcript(
+        [
+            Expect(
+                "GET",
+                f"https://{H}/v2/",
+                reply(200),
+                present={"User-Agent": UA},
+                absent=("Authorization",),
+            ),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                reply(200, MANIFEST, ("Content-Type", f"{OCI}; charset=utf-8")),
+                absent=("Authorization",),
+            ),
+        ]
+    )
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    manifest = run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
+    script.done()
+    assert manifest.raw == MANIFEST
+    assert manifest.media_type == OCI
+    assert str(manifest.digest) == DIGEST
+
+
+def test_bearer_happy_path_matches_spec_trace_and_caches_token() -> None:
+    """SPEC §19.14: ping 401, token GET with Basic, manifest with Bearer; token reused."""
+    challenge = f'Bearer realm="https://{T}/token?fixed=1",service="test-registry"'
+    token = json.dumps({"token": "TOKEN-1", "expires_in": 300}).encode()
+    script = Transcript(
+        [
+            Expect("GET", f"https://{H}/v2/", reply(401, b"", ("WWW-Authenticate", challenge))),
+            Expect(
+                "GET",
+                f"https://{T}/token?account=alice&fixed=1&scope=repository%3Ans%2Fapp%3Apull"
+                "&service=test-registry",
+                reply(200, token, at=10.0),
+                present={"Authorization": "Basic YWxpY2U6c2VjcmV0", "User-Agent": UA},
+                absent=("Docker-Distribution-Api-Version",),
+            ),
+            manifest_ok(),
+            manifest_ok(),
+        ]
+    )
+    state = RegistryState()
+    creds = Credentials(username="alice", password="secret")
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    for _ in range(2):
+        m = run_sync(get_manifest(ref, config=config(credentials=creds), state=state), script)
+        assert m.raw == MANIFEST
+    script.done()
+    assert script.seen[2].headers.get("Authorization") == "Bearer TOKEN-1"
+    assert script.seen[3].headers.get("Authorization") == "Bearer TOKEN-1"
+
+
+def test_insufficient_scope_retry_with_identity_token() -> None:
+    """SPEC §19.14's OAuth2 trace: POST, 401 insufficient_scope, POST with both scopes."""
+    ping = reply(
+        401,
+        b"",
+        ("WWW-Authenticate", f'Bearer realm="https://{T}/token",service="svc",scope="ignored"'),
+    )
+    denied = reply(
+        401,
+        error_body("DENIED", "nope"),
+        (
+            "WWW-Authenticate",
+            f'Bearer realm="https://{T}/token",service="svc",'
+            'scope="repository:other/base:pull",error="insufficient_scope"',
+        ),
+    )
+    first = (
+        b"client_id=containers%2Fimage&grant_type=refresh_token&refresh_token=REFRESH-TOKEN"
+        b"&scope=repository%3Ans%2Fapp%3Apull&service=svc"
+    )
+    second = (
+        b"client_id=containers%2Fimage&grant_type=refresh_token&refresh_token=REFRESH-TOKEN"
+        b"&scope=repository%3Ans%2Fapp%3Apull&scope=repository%3Aother%2Fbase%3Apull"
+        b"&service=svc"
+    )
+    script = Transcript(
+        [
+            Expect("GET", f"https://{H}/v2/", ping),
+            Expect(
+                "POST",
+                f"https://{T}/token",
+                reply(200, b'{"access_token":"AT1"}'),
+                body=first,
+                absent=("Authorization",),
+            ),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                denied,
+                present={"Authorization": "Bearer AT1"},
+            ),
+            Expect(
+                "POST", f"https://{T}/token", reply(200, b'{"access_token":"AT2"}'), body=second
+            ),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                reply(200, MANIFEST, ("Content-Type", OCI)),
+                present={"Authorization": "Bearer AT2"},
+            ),
+        ]
+    )
+    creds = Credentials(username="<token>", identity_token="REFRESH-TOKEN")
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    run_sync(get_manifest(ref, config=config(credentials=creds), state=RegistryState()), script)
+    script.done()
+
+
+def test_challenge_selection_prefers_first_supported_and_basic_goes_direct() -> None:
+    lines = (("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", 'Basic realm="r"'))
+    script = Transcript(
+        [
+            Expect("GET", f"https://{H}/v2/", reply(401, b"", *lines)),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                reply(200, MANIFEST, ("Content-Type", OCI)),
+                present={"Authorization": "Basic Ym9iOnB3"},
+            ),
+        ]
+    )
+    creds = Credentials(username="bob", password="pw")
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    run_sync(get_manifest(ref, config=config(credentials=creds), state=RegistryState()), script)
+    script.done()
+
+
+def test_only_unsupported_challenge_sends_nothing() -> None:
+    script = Transcript(
+        [
+            Expect("GET", f"https://{H}/v2/", reply(401, b"", ("WWW-Authenticate", "Negotiate"))),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                reply(200, MANIFEST, ("Content-Type", OCI)),
+                absent=("Authorization",),
+            ),
+        ]
+    )
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    creds = Credentials(username="bob", password="pw")
+    run_sync(get_manifest(ref, config=config(credentials=creds), state=RegistryState()), script)
+    script.done()
+
+
+def test_manifest_by_digest_must_hash_to_it() -> None:
+    wrong = MANIFEST.replace(b'"layers":[]', b'"layers":[] ')
+    script = Transcript(
+        [
+            Expect("GET", f"https://{H}/v2/", reply(200)),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/{DIGEST}",
+                reply(200, wrong, ("Content-Type", OCI)),
+            ),
+        ]
+    )
+    ref = ImageRef.parse(f"{H}/ns/app@{DIGEST}")
+    with pytest.raises(DigestMismatch) as info:
+        run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
+    assert info.value.expected == DIGEST
+
+
+def test_docker_content_digest_must_match_unless_relaxed() -> None:
+    lie = ("Docker-Content-Digest", "sha256:" + "0" * 64)
+
+    def script() -> Transcript:
+        return Transcript(
+            [Expect("GET", f"https://{H}/v2/", reply(200)), manifest_ok(MANIFEST, lie)]
+        )
+
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    with pytest.raises(DigestMismatch):
+        run_sync(get_manifest(ref, config=config(), state=RegistryState()), script())
+    relaxed = config(verify_content_digest=False)
+    m = run_sync(get_manifest(ref, config=relaxed, state=RegistryState()), script())
+    assert str(m.digest) == DIGEST
+
+
+def test_manifest_404_is_manifest_unknown_with_go_text() -> None:
+    body = (
+        b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown",'
+        b'"detail":{"Tag":"v1"}}]}'
+    )
+    script = Transcript(
+        [
+            Expect("GET", f"https://{H}/v2/", reply(200)),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                reply(404, body, ("Content-Type", "application/json")),
+            ),
+        ]
+    )
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    with pytest.raises(ManifestUnknown) as info:
+        run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
+    assert (
+        str(info.value) == f"reading manifest v1 in {H}/ns/app: manifest unknown: manifest unknown"
+    )
+    assert info.value.status == 404 and info.value.code == "MANIFEST_UNKNOWN"
+
+
+def test_secure_endpoint_never_falls_back_to_http() -> None:
+    script = Transcript([Expect("GET", f"https://{H}/v2/", TransportError("refused"))])
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    with pytest.raises(TransportError, match=f"pinging container registry {H}"):
+        run_sync(open_image(ref, config=config(), state=RegistryState()), script)
+    script.done()
+
+
+def test_insecure_endpoint_falls_back_to_http_only_after_transport_failure() -> None:
+    script = Transcript(
+        [
+            Expect("GET", f"https://{H}/v2/", TransportError("tls: record header")),
+            Expect("GET", f"http://{H}/v2/", reply(200)),
+            Expect(
+                "GET",
+                f"http://{H}/v2/ns/app/manifests/v1",
+                reply(200, MANIFEST, ("Content-Type", OCI)),
+            ),
+        ]
+    )
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    run_sync(open_image(ref, config=config(tls_verify=False), state=RegistryState()), script)
+    script.done()
+    assert all(not r.tls_verify for r in script.seen)
+
+
+def test_ping_wrong_status_is_reported_with_go_text() -> None:
+    script = Transcript([Expect("GET", f"https://{H}/v2/", reply(404))])
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    with pytest.raises(Exception) as info:
+        run_sync(open_image(ref, config=config(tls_verify=False), state=RegistryState()), script)
+    assert str(info.value) == (
+        f"pinging container registry {H}: invalid status code from registry 404 (Not Found)"
+    )
+
+
+def _redirect_flow(url: str) -> Flow[object]:
+    request = Request(
+        method="GET",
+        url=url,
+        purpose=Purpose.BLOB,
+        headers=reply(200, b"", ("Authorization", "Bearer T"), ("Accept", "x")).headers,
+    )
+    return Flow(follow_redirects(request))
+
+
+def test_redirect_to_other_origin_drops_authorization_same_origin_keeps_it() -> None:
+    script = Transcript(
+        [
+            Expect(
+                "GET", "https://reg.test/v2/a/blobs/x", reply(302, b"", ("Location", "/storage/x"))
+            ),
+            Expect(
+                "GET",
+                "https://reg.test/storage/x",
+                reply(307, b"", ("Location", "https://storage.test/x?sig=1")),
+                present={"Authorization": "Bearer T"},
+            ),
+            Expect(
+                "GET",
+                "https://storage.test/x?sig=1",
+                reply(200, b"blob"),
+                absent=("Authorization",),
+                present={"Accept": "x"},
+            ),
+        ]
+    )
+    response = run_sync(_redirect_flow("https://reg.test/v2/a/blobs/x"), script)
+    script.done()
+    assert response.body == b"blob"  # type: ignore[attr-defined]
+
+
+def test_redirect_to_other_port_or_scheme_drops_authorization() -> None:
+    for target in ("https://reg.test:444/x", "http://reg.test/x"):
+        script = Transcript(
+            [
+                Expect("GET", "https://reg.test/a", reply(301, b"", ("Location", target))),
+                Expect("GET", target, reply(200), absent=("Authorization",)),
+            ]
+        )
+        run_sync(_redirect_flow("https://reg.test/a"), script)
+        script.done()
+
+
+def test_redirect_loop_stops_after_ten() -> None:
+    loop = [Expect("GET", "https://reg.test/a", reply(302, b"", ("Location", "/a")))] * 11
+    with pytest.raises(RemoteProtocolError, match="stopped after 10 redirects"):
+        run_sync(_redirect_flow("https://reg.test/a"), Transcript(loop))
+
+
+def test_429_retries_five_times_then_gives_up() -> None:
+    limited = reply(429, b"", ("Retry-After", "0"))
+    script = Transcript(
+        [Expect("GET", f"https://{H}/v2/", reply(200))]
+        + [Expect("GET", f"https://{H}/v2/ns/app/manifests/v1", limited)] * 5
+    )
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    with pytest.raises(TooManyRequests):
+        run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
+    script.done()
+
+
+def test_429_backoff_sleeps_follow_retry_after_and_doubling() -> None:
+    limited = [reply(429, b"", ("Retry-After", "5")), reply(429), reply(429)]
+    answers = iter([reply(200), *limited, reply(200, MANIFEST, ("Content-Type", OCI))])
+    flow = get_manifest(ImageRef.parse(f"{H}/ns/app:v1"), config=config(), state=RegistryState())
+    sleeps: list[float] = []
+    step = flow.begin()
+    while True:
+        if isinstance(step, Sleep):
+            sleeps.append(step.seconds)
+            step = flow.reply(None)
+        elif hasattr(step, "request"):
+            step = flow.reply(next(answers))
+        else:
+            break
+    assert sleeps == [5, 10, 20]
+
+
+def test_unauthorized_without_retry_for_basic() -> None:
+    script = Transcript(
+        [
+            Expect(
+                "GET", f"https://{H}/v2/", reply(401, b"", ("WWW-Authenticate", 'Basic realm="r"'))
+            ),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                reply(401, error_body("UNAUTHORIZED", "authentication required")),
+            ),
+        ]
+    )
+    with pytest.raises(Unauthorized):
+        run_sync(
+            get_manifest(ImageRef.parse(f"{H}/ns/app:v1"), config=config(), state=RegistryState()),
+            script,
+        )
+    script.done()

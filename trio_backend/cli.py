@@ -1,0 +1,323 @@
+"""``sansio-registry``: the command line, skopeo-compatible where skopeo has the same thing.
+
+Errors print one line on stderr and exit 1; usage errors exit 2; a traceback only with
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import platform
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import trio
+
+from sansio_registry.auth import Credentials
+from sansio_registry.digest import manifest_digest
+from sansio_registry.errors import RegistryClientError
+from sansio_registry.manifest import WantedPlatform, go_arch
+from sansio_registry.reference import ImageRef
+from sansio_registry.session import ClientConfig
+from trio_backend.auth_files import load_auth_files
+from trio_backend.client import RegistryClient, open_client
+from trio_backend.config_files import load_registries_conf
+from trio_backend.summary import inspect_summary
+from trio_backend.tls import TLSConfig
+
+__all__ = ["main"]
+
+PROG = "sansio-registry"
+DEFAULT_COMMAND_TIMEOUT = 300.0
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit status 2."""
+
+
+def parse_bool(text: str) -> bool:
+    """Go's strconv.ParseBool, as skopeo's ``--tls-verify=BOOL`` takes it."""
+    value = text.strip().lower()
+    if value in ("1", "t", "true"):
+        return True
+    if value in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration (``90s``, ``1m30s``, ``500ms``) in seconds; a bare number means seconds."""
+    value = text.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or not value:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
+    return total
+
+
+def _strip_transport(text: str) -> str:
+    if text.startswith("docker://"):
+        return text[len("docker://") :]
+    if "://" in text.split("/", 1)[0]:
+        raise UsageError(f"unsupported transport in {text!r}: only docker:// is supported")
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests)."""
+    parser = _Parser(prog=PROG, description="Read images from container registries.")
+    parser.add_argument("--debug", action="store_true", help="print tracebacks and details")
+    parser.add_argument("--override-os", metavar="OS", help="use OS instead of the running OS")
+    parser.add_argument("--override-arch", metavar="ARCH", help="use ARCH instead of the host's")
+    parser.add_argument("--override-variant", metavar="VARIANT", help="use this CPU variant")
+    parser.add_argument(
+        "--registries.d",
+        dest="registries_d",
+        metavar="DIR",
+        help="registries.d directory (signature storage configuration)",
+    )
+    parser.add_argument(
+        "--registries-conf",
+        metavar="FILE",
+        help="registries.conf file (default: $CONTAINERS_REGISTRIES_CONF, "
+        "~/.config/containers/registries.conf, /etc/containers/registries.conf)",
+    )
+    parser.add_argument(
+        "--command-timeout",
+        metavar="DUR",
+        type=parse_duration,
+        help="give up after DUR (e.g. 30s, 2m); default 5m",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    inspect = sub.add_parser("inspect", help="print an image's manifest or a summary")
+    inspect.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the manifest (or with --config the config) bytes as served",
+    )
+    inspect.add_argument("--config", action="store_true", help="show the image config")
+    inspect.add_argument("--no-tags", action="store_true", help="do not list the repo's tags")
+    inspect.add_argument(
+        "--tls-verify",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="BOOL",
+        help="require HTTPS and verify certificates",
+    )
+    inspect.add_argument("--cert-dir", metavar="DIR", help="extra CAs (*.crt) and client certs")
+    inspect.add_argument("--creds", metavar="USER[:PASS]", help="credentials for the registry")
+    inspect.add_argument("--no-creds", action="store_true", help="access anonymously")
+    inspect.add_argument(
+        "--authfile",
+        metavar="FILE",
+        help="auth.json (default: $REGISTRY_AUTH_FILE, then the usual places)",
+    )
+    inspect.add_argument("--registry-token", metavar="TOKEN", help="bearer token to send")
+    inspect.add_argument(
+        "refs", nargs="+", metavar="REF", help="[docker://]HOST/NAME[:TAG|@DIGEST]"
+    )
+
+    digest = sub.add_parser("manifest-digest", help="print the digest of a manifest file")
+    digest.add_argument("file", metavar="FILE")
+    return parser
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    config: ClientConfig
+    tls: TLSConfig
+
+
+def _credentials(args: argparse.Namespace) -> Credentials | None:
+    if args.creds is not None and args.no_creds:
+        raise UsageError("--creds and --no-creds cannot be used together")
+    if args.registry_token is not None and args.creds is not None:
+        raise UsageError("--creds and --registry-token cannot be used together")
+    if args.registry_token is not None:
+        return Credentials(registry_token=args.registry_token)
+    if args.creds is None:
+        return None
+    user, sep, password = args.creds.partition(":")
+    if not user:
+        raise UsageError("--creds: the user name is empty")
+    if not sep:
+        if not sys.stdin.isatty():
+            raise UsageError("--creds USER without a password needs a terminal to ask for it")
+        password = getpass.getpass("Password: ")
+    return Credentials(username=user, password=password)
+
+
+def _settings(args: argparse.Namespace) -> _Settings:
+    env = os.environ
+    registries = load_registries_conf(explicit_file=args.registries_conf, env=env)
+    creds = _credentials(args)
+    auth_files = () if args.no_creds else load_auth_files(authfile=args.authfile, env=env)
+    arch_chosen = args.override_arch is not None
+    wanted = WantedPlatform(
+        os=args.override_os or "linux",
+        architecture=args.override_arch or go_arch(platform.machine()),
+        variant=args.override_variant,
+        architecture_chosen=arch_chosen,
+    )
+    config = ClientConfig(
+        registries=registries,
+        credentials=creds,
+        auth_files=auth_files,
+        use_auth_files=not args.no_creds,
+        tls_verify=args.tls_verify,
+        platform=wanted,
+    )
+    tls = TLSConfig(cert_dir=args.cert_dir)
+    return _Settings(config=config, tls=tls)
+
+
+async def _inspect_one(client: RegistryClient, text: str, args: argparse.Namespace) -> Any:
+    ref = ImageRef.parse(_strip_transport(text))
+    source = await client.open_image(ref)
+    if args.raw and not args.config:
+        return source.manifest.raw
+    image = await client.resolve_image(source)
+    config_raw = await client.get_config(source, image)
+    if args.config:
+        return config_raw if args.raw else json.loads(config_raw or b"null")
+    tags = [] if args.no_tags else await client.list_tags(source)
+    return inspect_summary(ref, source.manifest, image, config_raw, tags)
+
+
+class _RefError(Exception):
+    def __init__(self, ref: str, error: RegistryClientError) -> None:
+        super().__init__(ref)
+        self.ref = ref
+        self.error = error
+
+
+async def _inspect(args: argparse.Namespace, settings: _Settings) -> None:
+    if args.raw and len(args.refs) > 1:
+        raise UsageError("--raw takes exactly one REF")
+    results: list[Any] = [None] * len(args.refs)
+    async with open_client(settings.config, tls=settings.tls) as client:
+
+        async def one(index: int, text: str) -> None:
+            try:
+                results[index] = await _inspect_one(client, text, args)
+            except RegistryClientError as exc:
+                raise _RefError(text, exc) from exc
+
+        try:
+            async with trio.open_nursery(strict_exception_groups=True) as nursery:
+                for index, text in enumerate(args.refs):
+                    nursery.start_soon(one, index, text)
+        except BaseExceptionGroup as group:
+            first = _first_ref_error(group)
+            if first is None:
+                raise
+            raise first from None
+    if args.raw:
+        sys.stdout.buffer.write(results[0])
+        sys.stdout.buffer.flush()
+        return
+    payload = results[0] if len(results) == 1 else results
+    sys.stdout.write(json.dumps(payload, indent=4) + "\n")
+
+
+def _first_ref_error(group: BaseExceptionGroup[BaseException]) -> _RefError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, _RefError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_ref_error(exc)
+            if found is not None:
+                return found
+    return None
+
+
+def _manifest_digest(args: argparse.Namespace) -> None:
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"reading {args.file}: {exc.strerror or exc}") from None
+    sys.stdout.write(f"{manifest_digest(raw)}\n")
+
+
+async def _run(args: argparse.Namespace) -> None:
+    timeout = args.command_timeout if args.command_timeout else DEFAULT_COMMAND_TIMEOUT
+    settings = _settings(args)
+    with trio.fail_after(timeout):
+        await _inspect(args, settings)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "manifest-digest":
+            _manifest_digest(args)
+        else:
+            trio.run(_run, args)
+    except UsageError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 2
+    except _RefError as exc:
+        if args.debug:
+            raise exc.error from None
+        code = getattr(exc.error, "code", "")
+        suffix = f" [{code}]" if code else ""
+        sys.stderr.write(f"{PROG}: {args.command} {exc.ref}: {_one_line(exc.error)}{suffix}\n")
+        return 1
+    except RegistryClientError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"{PROG}: {args.command}: {_one_line(exc)}\n")
+        return 1
+    except trio.TooSlowError:
+        if args.debug:
+            raise
+        sys.stderr.write(f"{PROG}: {args.command}: timed out (--command-timeout)\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 1
+    return 0

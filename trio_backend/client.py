@@ -1,0 +1,116 @@
+"""The async API users call: :func:`open_client` and :class:`RegistryClient`.
+
+No method takes a ``timeout=``: wrap calls in ``trio.move_on_after`` / ``trio.fail_after``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from sansio_registry.digest import Digest
+from sansio_registry.flow import Flow
+from sansio_registry.flows.blob import get_config_blob
+from sansio_registry.flows.manifest import (
+    ImageSource,
+    Manifest,
+    get_instance_manifest,
+    open_image,
+    resolve_platform,
+)
+from sansio_registry.flows.tags import list_tags
+from sansio_registry.manifest import ImageManifest, parse_manifest
+from sansio_registry.reference import ImageRef
+from sansio_registry.session import ClientConfig, RegistryState
+from trio_backend.driver import Coalescer, drive
+from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.tls import TLSConfig
+
+__all__ = ["RegistryClient", "open_client"]
+
+T = TypeVar("T")
+
+
+def _as_ref(ref: ImageRef | str) -> ImageRef:
+    return ref if isinstance(ref, ImageRef) else ImageRef.parse(ref)
+
+
+def _as_digest(digest: Digest | str) -> Digest:
+    return digest if isinstance(digest, Digest) else Digest.parse(digest)
+
+
+class RegistryClient:
+    """Reads images from registries; one instance shares connections, tokens and pings.
+
+    Safe to use from many tasks at once: identical token fetches in flight are coalesced.
+    """
+
+    def __init__(self, pool: ConnectionPool, config: ClientConfig) -> None:
+        self._pool = pool
+        self.config = config
+        self.state = RegistryState()
+        self._coalescer = Coalescer()
+
+    async def _run(self, flow: Flow[T]) -> T:
+        return await drive(flow, self._pool, self.state, self._coalescer)
+
+    async def open_image(self, ref: ImageRef | str) -> ImageSource:
+        """Find where ``ref`` is served (mirrors first) and fetch its top-level manifest."""
+        return await self._run(open_image(_as_ref(ref), config=self.config, state=self.state))
+
+    async def get_manifest(
+        self, ref: ImageRef | str, instance: Digest | str | None = None
+    ) -> Manifest:
+        """The manifest of ``ref``, or of its instance ``instance``, verified."""
+        source = await self.open_image(ref)
+        if instance is None:
+            return source.manifest
+        return await self.get_instance_manifest(source, instance)
+
+    async def get_instance_manifest(self, source: ImageSource, instance: Digest | str) -> Manifest:
+        """An instance of an opened manifest list, from the same endpoint, fresh."""
+        digest = _as_digest(instance)
+        if digest == source.manifest.digest:
+            return source.manifest
+        return await self._run(
+            get_instance_manifest(source, digest, config=self.config, state=self.state)
+        )
+
+    async def resolve_image(self, source: ImageSource) -> Manifest:
+        """The single-image manifest for ``config.platform`` (the list's choice, or itself)."""
+        instance = resolve_platform(source, self.config)
+        if instance is None:
+            return source.manifest
+        return await self.get_instance_manifest(source, instance)
+
+    async def get_config(self, source: ImageSource, manifest: Manifest) -> bytes:
+        """The config blob of a single-image manifest, verified (empty for schema1)."""
+        document = parse_manifest(manifest.raw, manifest.media_type)
+        if not isinstance(document, ImageManifest):
+            return b""
+        return await self._run(
+            get_config_blob(
+                source,
+                Digest.parse(document.config.digest),
+                size=document.config.size,
+                state=self.state,
+            )
+        )
+
+    async def list_tags(self, source: ImageSource) -> list[str]:
+        """Every tag of the source's repository (pages followed)."""
+        return await self._run(list_tags(source, state=self.state))
+
+    def statistics(self) -> PoolStatistics:
+        """Connection pool counters."""
+        return self._pool.statistics()
+
+
+@asynccontextmanager
+async def open_client(
+    config: ClientConfig | None = None, *, tls: TLSConfig | None = None
+) -> AsyncIterator[RegistryClient]:
+    """Open a client; its connections are closed when the block ends."""
+    async with ConnectionPool(tls=tls or TLSConfig()) as pool:
+        yield RegistryClient(pool, config or ClientConfig())

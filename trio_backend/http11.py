@@ -1,0 +1,276 @@
+"""One HTTP/1.1 exchange at a time over a trio stream, driven by h11.
+
+This module is also the one place where IO failures become the core's
+:class:`~sansio_registry.errors.TransportError` (:func:`map_io_errors`): ``OSError`` (``ssl``
+errors included), trio's broken/closed-resource errors and h11's protocol errors, each turned
+into ``"<action> <origin>: <short reason>"`` and raised ``from`` the original. ``trio.Cancelled``
+is never caught.
+
+Memory stays bounded: at most :data:`CHUNK_SIZE` bytes are read per receive, and h11 refuses
+a response head larger than :data:`MAX_HEAD_SIZE` (a hostile server cannot make us buffer
+unbounded headers).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Final, final
+
+import h11
+import trio
+
+from sansio_registry.errors import TransportError
+from sansio_registry.http import Headers, Origin, ResponseHead
+
+__all__ = [
+    "CHUNK_SIZE",
+    "MAX_HEAD_SIZE",
+    "HTTP11Connection",
+    "describe_io_error",
+    "map_io_errors",
+]
+
+#: Bytes asked of the socket per receive (and so the largest body chunk h11 hands us).
+CHUNK_SIZE: Final = 64 * 1024
+#: Largest response head (status line + headers) or chunk header h11 may buffer.
+MAX_HEAD_SIZE: Final = 64 * 1024
+
+_MAPPED: Final = (
+    OSError,  # includes ssl.SSLError and ssl.CertificateError
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    h11.RemoteProtocolError,
+    h11.LocalProtocolError,
+)
+
+
+@contextmanager
+def map_io_errors(action: str) -> Iterator[None]:
+    """Turn IO and HTTP framing failures inside the block into ``TransportError``.
+
+    ``action`` names what was being done and to whom, e.g.
+    ``"connecting to https://127.0.0.1:5000"``; the message becomes
+    ``"<action>: <reason>"``. ``trio.Cancelled`` and our own errors pass through untouched.
+    """
+    try:
+        yield
+    except _MAPPED as exc:
+        raise TransportError(f"{action}: {describe_io_error(exc)}") from exc
+
+
+def describe_io_error(exc: BaseException) -> str:
+    """A short, lower-case reason for an IO failure (no secrets: nothing from headers)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = exc.verify_message or exc.reason or "unknown reason"
+        return f"certificate verify failed: {detail}"
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason:
+            return f"TLS error: {exc.reason.lower().replace('_', ' ')}"
+        return f"TLS error: {exc}"
+    if isinstance(exc, trio.BrokenResourceError):
+        # trio chains the socket or SSL error that broke the stream; that one says why.
+        cause = exc.__cause__
+        if cause is not None:
+            return describe_io_error(cause)
+        return "connection broken"
+    if isinstance(exc, trio.ClosedResourceError):
+        return "connection already closed"
+    if isinstance(exc, h11.RemoteProtocolError):
+        return f"malformed HTTP response: {exc}"
+    if isinstance(exc, h11.LocalProtocolError):
+        return f"invalid HTTP request: {exc}"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host: {exc.strerror or exc}"
+    if isinstance(exc, OSError):
+        return _describe_os_error(exc)
+    return str(exc) or type(exc).__name__
+
+
+_ERRNO_TEXT: Final = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset by peer",
+    errno.EPIPE: "broken pipe",
+    errno.ETIMEDOUT: "connection timed out",
+    errno.EHOSTUNREACH: "no route to host",
+    errno.ENETUNREACH: "network is unreachable",
+}
+
+
+def _describe_os_error(exc: OSError) -> str:
+    if exc.errno in _ERRNO_TEXT:
+        return _ERRNO_TEXT[exc.errno]
+    # trio.open_tcp_stream raises a plain OSError chained from a group of per-address errors.
+    cause = exc.__cause__
+    if isinstance(cause, BaseExceptionGroup):
+        leaves = _leaves(cause)
+        reasons = sorted({describe_io_error(leaf) for leaf in leaves})
+        if reasons:
+            return "; ".join(reasons)
+    if exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for sub in group.exceptions:
+        if isinstance(sub, BaseExceptionGroup):
+            out.extend(_leaves(sub))
+        else:
+            out.append(sub)
+    return out
+
+
+def _encode(text: str) -> bytes:
+    # UTF-8 never fails; h11 then rejects bytes that are not legal in a header or target.
+    return text.encode("utf-8", "surrogateescape")
+
+
+@final
+class HTTP11Connection:
+    """One HTTP/1.1 connection to one origin, used for one exchange at a time.
+
+    The pool owns it; :meth:`start_next_cycle` tells whether it may be reused. Closing is
+    synchronous (:meth:`close_now`) so cleanup never has to wait inside a cancelled scope.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, origin: Origin, *, raw: trio.SocketStream) -> None:
+        self.origin = origin
+        #: False for a TLS connection made without certificate verification: such a
+        #: connection is never handed to a request that requires verification.
+        self.verified = True
+        self._stream = stream
+        self._raw = raw
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        #: Completed request/response cycles before the current one (> 0 means "reused").
+        self.cycles = 0
+        #: Response bytes received in the current cycle (0 = the server never answered).
+        self.received = 0
+        #: The server closed the connection before the body was complete.
+        self.truncated = False
+        self._eof = False
+        self._closed = False
+
+    @property
+    def is_reused(self) -> bool:
+        """True when an earlier exchange already used this connection."""
+        return self.cycles > 0
+
+    @property
+    def is_closed(self) -> bool:
+        """True once :meth:`close_now` ran."""
+        return self._closed
+
+    async def send_request(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> None:
+        """Write the whole request (head, body, end of message)."""
+        with map_io_errors(f"sending request to {self.origin}"):
+            event = h11.Request(
+                method=_encode(method),
+                target=_encode(target),
+                headers=[(_encode(k), _encode(v)) for k, v in headers],
+            )
+            events: list[h11.Event] = [event, h11.EndOfMessage()]
+            if body:
+                events.insert(1, h11.Data(data=body))
+            wire = bytearray()
+            for ev in events:
+                wire += self._h11.send(ev) or b""
+            await self._stream.send_all(wire)
+
+    async def receive_head(self) -> ResponseHead:
+        """Wait for the final response head (1xx informational responses are skipped)."""
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                return ResponseHead(
+                    status=event.status_code,
+                    headers=Headers(
+                        tuple(
+                            (name.decode("latin-1"), value.decode("latin-1"))
+                            for name, value in event.headers.raw_items()
+                        )
+                    ),
+                    reason=event.reason.decode("latin-1"),
+                    received_at=trio.current_time(),
+                )
+            raise TransportError(
+                f"reading response from {self.origin}: unexpected {type(event).__name__}"
+            )
+
+    async def receive_data(self) -> bytes | None:
+        """The next piece of the body (at most CHUNK_SIZE bytes), or None at its end."""
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                if event.data:
+                    return bytes(event.data)
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                return None
+            raise TransportError(
+                f"reading response from {self.origin}: unexpected {type(event).__name__}"
+            )
+
+    async def _next_event(self) -> h11.Event:
+        action = f"reading response from {self.origin}"
+        with map_io_errors(action):
+            while True:
+                state = self._h11.their_state
+                try:
+                    event = self._h11.next_event()
+                except h11.RemoteProtocolError as exc:
+                    if self._eof:
+                        raise TransportError(f"{action}: {self._eof_reason(state)}") from exc
+                    raise
+                if event is h11.NEED_DATA:
+                    data = await self._stream.receive_some(CHUNK_SIZE)
+                    self.received += len(data)
+                    if not data:
+                        self._eof = True
+                    self._h11.receive_data(data if isinstance(data, bytes) else bytes(data))
+                    continue
+                if event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                    raise TransportError(f"{action}: {self._eof_reason(state)}")
+                assert isinstance(event, h11.Event)
+                return event
+
+    def _eof_reason(self, state: object) -> str:
+        if state is h11.SEND_BODY:
+            self.truncated = True
+            return "server closed the connection mid-body"
+        if self.received:
+            return "server closed the connection mid-response"
+        return "server closed the connection without sending a response"
+
+    def start_next_cycle(self) -> bool:
+        """Prepare for another exchange; False when this connection must not be reused.
+
+        Only a cycle where both sides reached DONE (no ``Connection: close``, framing intact,
+        body read to the end) qualifies.
+        """
+        if self._closed:
+            return False
+        if self._h11.our_state is not h11.DONE or self._h11.their_state is not h11.DONE:
+            return False
+        try:
+            self._h11.start_next_cycle()
+        except h11.LocalProtocolError:
+            return False
+        self.cycles += 1
+        self.received = 0
+        self.truncated = False
+        return True
+
+    def close_now(self) -> None:
+        """Close the socket at once (no TLS close_notify; nothing to wait for)."""
+        if not self._closed:
+            self._closed = True
+            self._raw.socket.close()

@@ -1,0 +1,453 @@
+"""A per-origin keep-alive pool of HTTP/1.1 connections, and the two ways to send a request.
+
+:meth:`ConnectionPool.fetch` buffers a whole body (bounded by ``Request.max_body``);
+:meth:`ConnectionPool.open` hands the body out as a :class:`StreamedResponse`. A connection
+goes back to the pool only after a clean h11 cycle (body read to the end, no
+``Connection: close``); an early close, a cancellation or an error closes it instead.
+
+A reused connection that dies before the first response byte (the server dropped an idle
+keep-alive connection) is retried once, on a fresh connection, for GET and HEAD only.
+
+No ``timeout=`` anywhere: callers wrap calls in trio cancel scopes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, Self, final
+
+import trio
+
+from sansio_registry.errors import BodyTooLarge, LocalProtocolError, TransportError
+from sansio_registry.http import Origin, Request, Response, ResponseHead
+from trio_backend.http11 import HTTP11Connection, map_io_errors
+from trio_backend.tls import TLSConfig
+
+__all__ = [
+    "ConnectionPool",
+    "OpenResponse",
+    "PoolStatistics",
+    "StreamedResponse",
+]
+
+# Only these are re-sent after a stale keep-alive connection: they are safe to repeat.
+_RETRYABLE_METHODS: Final = frozenset({"GET", "HEAD"})
+# RFC 9110 §8.6: a user agent should send Content-Length for these even when the body is empty.
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolStatistics:
+    """A snapshot of the pool (trio's ``statistics()`` convention).
+
+    Attributes:
+        idle: idle connections per origin, origins sorted.
+        active: connections currently carrying an exchange.
+        connections_opened: TCP (and TLS) connections established so far.
+        requests_sent: request messages written (a retried request counts twice).
+        retries: requests re-sent after a stale keep-alive connection.
+    """
+
+    idle: tuple[tuple[Origin, int], ...]
+    active: int
+    connections_opened: int
+    requests_sent: int
+    retries: int
+
+    def idle_for(self, origin: Origin) -> int:
+        """Idle connections kept for ``origin``."""
+        return dict(self.idle).get(origin, 0)
+
+
+@final
+class _SniffingStream(trio.abc.Stream):
+    """Passes bytes through, remembering the first ones received (to spot a plain-HTTP server)."""
+
+    def __init__(self, inner: trio.SocketStream) -> None:
+        self.inner = inner
+        self.first_bytes = b""
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self.inner.receive_some(max_bytes)
+        if len(self.first_bytes) < 5:
+            self.first_bytes += bytes(data[: 5 - len(self.first_bytes)])
+        return data
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@final
+class ConnectionPool:
+    """Keep-alive HTTP/1.1 connections per origin; sends :class:`Request` values.
+
+    Use as ``async with ConnectionPool(tls=TLSConfig()) as pool:``; leaving the block closes
+    every idle connection. Redirects are not followed (the core does that).
+
+    Args:
+        tls: TLS settings per host (verification on by default).
+        max_per_origin: most idle connections kept per origin; more are closed when released.
+        user_agent: sent as ``User-Agent`` when a request carries none.
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: TLSConfig | None = None,
+        max_per_origin: int = 8,
+        user_agent: str | None = None,
+    ) -> None:
+        if max_per_origin < 0:
+            raise LocalProtocolError("max_per_origin must not be negative")
+        self._tls = tls if tls is not None else TLSConfig()
+        self._max_idle = max_per_origin
+        self._user_agent = user_agent
+        self._idle: dict[Origin, list[HTTP11Connection]] = {}
+        self._active = 0
+        self._opened = 0
+        self._sent = 0
+        self._retries = 0
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close_idle()
+        self._closed = True
+
+    async def aclose(self) -> None:
+        """Close every idle connection and refuse further requests."""
+        self.close_idle()
+        self._closed = True
+        await trio.lowlevel.checkpoint()
+
+    def close_idle(self) -> None:
+        """Close every idle connection now (active ones close when their owners finish)."""
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close_now()
+
+    def statistics(self) -> PoolStatistics:
+        """A frozen snapshot: idle connections per origin, totals of connections and requests."""
+        return PoolStatistics(
+            idle=tuple(sorted((o, len(c)) for o, c in self._idle.items() if c)),
+            active=self._active,
+            connections_opened=self._opened,
+            requests_sent=self._sent,
+            retries=self._retries,
+        )
+
+    async def fetch(self, request: Request) -> Response:
+        """Send ``request`` and read the whole body, at most ``request.max_body`` bytes.
+
+        Raises:
+            BodyTooLarge: the body is longer than ``request.max_body`` (the connection is closed
+                without reading the rest).
+            TransportError: connecting, TLS, sending or receiving failed.
+        """
+        streamed = await self.open(request)
+        try:
+            body = await streamed.read_all(request.max_body)
+        finally:
+            streamed.discard()
+        head = streamed.head
+        return Response(
+            status=head.status,
+            headers=head.headers,
+            reason=head.reason,
+            received_at=head.received_at,
+            body=body,
+        )
+
+    def open_response(self, request: Request) -> OpenResponse:
+        """``async with pool.open_response(req) as resp:`` — :meth:`open`, closed on exit."""
+        return OpenResponse(self, request)
+
+    async def open(self, request: Request) -> StreamedResponse:
+        """Send ``request`` and return once the response head arrived; the body streams.
+
+        The caller must ``aclose()`` the result (or use it in ``async with``). The connection
+        returns to the pool only if the body is read to its end.
+
+        Raises:
+            TransportError: connecting, TLS, sending or receiving the head failed.
+        """
+        if self._closed:
+            raise LocalProtocolError("the connection pool is closed")
+        origin = request.origin
+        headers = self._headers_for(request, origin)
+        method = request.method.upper()
+        retried = False
+        while True:
+            conn = None if retried else self._checkout(origin, request.tls_verify)
+            if conn is None:
+                conn = await self._connect(origin, request.tls_verify)
+            self._active += 1
+            try:
+                await conn.send_request(request.method, request.target, headers, request.body)
+                self._sent += 1
+                head = await conn.receive_head()
+            except TransportError:
+                self._active -= 1
+                conn.close_now()
+                stale = conn.is_reused and conn.received == 0
+                if stale and not retried and method in _RETRYABLE_METHODS:
+                    retried = True
+                    self._retries += 1
+                    continue
+                raise
+            except BaseException:
+                self._active -= 1
+                conn.close_now()
+                raise
+            return StreamedResponse(self, conn, head, request)
+
+    def _headers_for(self, request: Request, origin: Origin) -> list[tuple[str, str]]:
+        # Host first (RFC 9112 §3.2); caller headers keep their order and repeats (six Accept
+        # lines stay six lines, SPEC §6). No Accept-Encoding: bodies must arrive as stored.
+        headers = [("Host", origin.netloc), *request.headers.without("Host")]
+        if self._user_agent is not None and "User-Agent" not in request.headers:
+            headers.append(("User-Agent", self._user_agent))
+        if "Content-Length" not in request.headers and (
+            request.body or request.method.upper() in _BODY_METHODS
+        ):
+            headers.append(("Content-Length", str(len(request.body))))
+        return headers
+
+    def _checkout(self, origin: Origin, verify: bool) -> HTTP11Connection | None:
+        conns = self._idle.get(origin)
+        if not conns:
+            return None
+        for index in range(len(conns) - 1, -1, -1):
+            conn = conns[index]
+            if conn.is_closed:
+                del conns[index]
+            elif conn.verified or not verify:
+                del conns[index]
+                return conn
+        return None
+
+    def _release(self, conn: HTTP11Connection) -> None:
+        """Back to the idle list after a clean cycle; closed otherwise."""
+        self._active -= 1
+        conns = self._idle.setdefault(conn.origin, [])
+        if not self._closed and len(conns) < self._max_idle and conn.start_next_cycle():
+            conns.append(conn)
+        else:
+            conn.close_now()
+
+    def _forget(self, conn: HTTP11Connection) -> None:
+        self._active -= 1
+        conn.close_now()
+
+    async def _connect(self, origin: Origin, verify: bool = True) -> HTTP11Connection:
+        https = origin.scheme == "https"
+        ctx = self._tls.ssl_context_for(origin, verify=verify) if https else None
+        with map_io_errors(f"connecting to {origin}"):
+            tcp = await trio.open_tcp_stream(origin.host, origin.port)
+        self._opened += 1
+        if ctx is None:
+            return HTTP11Connection(tcp, origin, raw=tcp)
+        sniffer = _SniffingStream(tcp)
+        stream = trio.SSLStream(sniffer, ctx, server_hostname=origin.host, https_compatible=True)
+        action = f"TLS handshake with {origin}"
+        try:
+            with map_io_errors(action):
+                await stream.do_handshake()
+        except TransportError as exc:
+            tcp.socket.close()
+            if sniffer.first_bytes.startswith(b"HTTP/"):
+                # Go: "http: server gave HTTP response to HTTPS client".
+                raise TransportError(
+                    f"{action}: server gave HTTP response to HTTPS client"
+                ) from exc.__cause__
+            raise
+        except BaseException:
+            tcp.socket.close()
+            raise
+        conn = HTTP11Connection(stream, origin, raw=tcp)
+        conn.verified = verify and self._tls.settings_for(origin).verify
+        return conn
+
+
+@final
+class StreamedResponse(trio.abc.ReceiveStream):
+    """A response whose body is read on demand; ``async for chunk in resp`` works.
+
+    Memory stays bounded whatever the body size. Reaching the end of the body returns the
+    connection to the pool; :meth:`aclose` (or :meth:`discard`) before that closes it.
+    """
+
+    def __init__(
+        self, pool: ConnectionPool, conn: HTTP11Connection, head: ResponseHead, request: Request
+    ) -> None:
+        self.head = head
+        self.request = request
+        self.origin = conn.origin
+        self._pool = pool
+        self._conn: HTTP11Connection | None = conn
+        self._buffer = b""
+        self._pos = 0
+        self._at_eof = False
+        self._failed = False
+        self._busy = False
+
+    @property
+    def is_complete(self) -> bool:
+        """True once the whole body was received."""
+        return self._at_eof
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Up to ``max_bytes`` more body bytes; ``b""`` at the end of the body.
+
+        Raises:
+            TransportError: the connection failed or the server closed it mid-body.
+            trio.ClosedResourceError: the response was already closed.
+        """
+        if max_bytes is not None and max_bytes < 1:
+            raise LocalProtocolError("max_bytes must be at least 1")
+        if self._busy:
+            raise trio.BusyResourceError("another task is already reading this response")
+        self._busy = True
+        try:
+            return await self._receive(max_bytes)
+        finally:
+            self._busy = False
+
+    async def _receive(self, max_bytes: int | None) -> bytes:
+        if self._pos < len(self._buffer):
+            await trio.lowlevel.checkpoint()
+            return self._take(max_bytes)
+        if self._at_eof:
+            await trio.lowlevel.checkpoint()
+            return b""
+        conn = self._conn
+        if conn is None:
+            if self._failed:
+                raise TransportError("reading response: the connection already failed")
+            raise trio.ClosedResourceError("the response was closed")
+        try:
+            data = await conn.receive_data()
+        except BaseException:
+            self._failed = True
+            self.discard()
+            raise
+        if data is None:
+            self._at_eof = True
+            self._conn = None
+            self._pool._release(conn)
+            return b""
+        self._buffer, self._pos = data, 0
+        return self._take(max_bytes)
+
+    def _take(self, max_bytes: int | None) -> bytes:
+        end = (
+            len(self._buffer)
+            if max_bytes is None
+            else min(len(self._buffer), self._pos + max_bytes)
+        )
+        if self._pos == 0 and end == len(self._buffer):
+            out = self._buffer
+        else:
+            out = memoryview(self._buffer)[self._pos : end].tobytes()
+        self._pos = end
+        if self._pos == len(self._buffer):
+            self._buffer, self._pos = b"", 0
+        return out
+
+    async def read_all(self, limit: int) -> bytes:
+        """The rest of the body, at most ``limit`` bytes.
+
+        A non-2xx body cut short by the server is returned as received (the connection is
+        closed): error bodies are diagnostic, and some registries send a ``Content-Length``
+        their body does not match (distribution's 416, LAB.md quirk 7).
+
+        Raises:
+            BodyTooLarge: the body is longer than ``limit``; the rest is not read.
+            TransportError: the connection failed (or a 2xx body was cut short).
+        """
+        declared = _content_length(self.head) if self._may_have_body() else None
+        if declared is not None and declared > limit:
+            self.discard()
+            raise BodyTooLarge(limit)
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            conn = self._conn
+            try:
+                data = await self.receive_some()
+            except TransportError:
+                if conn is not None and conn.truncated and not 200 <= self.head.status < 300:
+                    return b"".join(chunks)
+                raise
+            if not data:
+                return b"".join(chunks)
+            total += len(data)
+            if total > limit:
+                self.discard()
+                raise BodyTooLarge(limit)
+            chunks.append(data)
+
+    def _may_have_body(self) -> bool:
+        # RFC 9112 §6.3: HEAD answers, 1xx, 204 and 304 have no body whatever the headers say.
+        status = self.head.status
+        return self.request.method.upper() != "HEAD" and status >= 200 and status not in (204, 304)
+
+    def discard(self) -> None:
+        """Close the connection now unless the body was read to its end (no waiting)."""
+        conn, self._conn = self._conn, None
+        self._buffer, self._pos = b"", 0
+        if conn is not None:
+            self._pool._forget(conn)
+
+    async def aclose(self) -> None:
+        """Close the response; the connection is kept only if the body was fully read."""
+        self.discard()
+        await trio.lowlevel.checkpoint()
+
+
+@final
+class OpenResponse:
+    """The async context manager returned by :meth:`ConnectionPool.open_response`."""
+
+    def __init__(self, pool: ConnectionPool, request: Request) -> None:
+        self._pool = pool
+        self._request = request
+        self._response: StreamedResponse | None = None
+
+    async def __aenter__(self) -> StreamedResponse:
+        self._response = await self._pool.open(self._request)
+        return self._response
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._response is not None:
+            self._response.discard()
+
+
+def _content_length(head: ResponseHead) -> int | None:
+    value = head.headers.get("Content-Length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
