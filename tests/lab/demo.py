@@ -1,45 +1,112 @@
-"""``make demo``: start the lab, show what it serves and what skopeo (the Go reference) sees.
+"""``make demo``: start throwaway registries with sample images and run the CLI against them.
 
-``python -m tests.lab.demo`` prints a table and exits; ``--serve`` keeps the registries running
-(printing how to reach them) until Ctrl-C, for poking at them by hand. The product's own CLI can
-be added next to the skopeo column once it exists.
+Starts a plain-HTTP registry, a bearer-token registry (with the lab's token issuer) and a TLS
+registry (trustme CA), pushes the sample images, then runs ``sansio-registry``'s main jobs —
+``inspect --raw`` of every image compared byte for byte with ``skopeo inspect --raw``, a
+platform-resolved summary of a multi-platform image, several references at once, and an error
+— and stops everything again. ``--serve`` keeps the registries running until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import shlex
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from tests.lab.images import schema1_digest, sha256_digest
 from tests.lab.labs import Lab, plain_lab, tls_lab, token_lab
 from tests.lab.registry import LabError
 
-__all__ = ["main", "describe"]
+__all__ = ["cli_args", "main"]
+
+CLI = [sys.executable, "-m", "trio_backend"]
 
 
-def describe(lab: Lab) -> list[str]:
-    """One line per seeded image: reference, type, digest, and whether skopeo agrees."""
-    lines = [
-        f"== {lab.name} registry at {lab.url}" + (f" (creds {lab.creds[0]})" if lab.creds else "")
-    ]
+def cli_args(lab: Lab) -> list[str]:
+    """The inspect flags that reach ``lab``."""
+    args = [f"--tls-verify={str(lab.tls_verify).lower()}"]
+    if lab.creds:
+        args += ["--creds", f"{lab.creds[0]}:{lab.creds[1]}"]
+    if lab.cert_dir:
+        args += ["--cert-dir", str(lab.cert_dir)]
+    return args
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run our CLI (bounded), echoing the command line."""
+    print(f"$ sansio-registry {shlex.join(args)}")
+    return subprocess.run([*CLI, *args], capture_output=True, timeout=60, check=False)
+
+
+def show_lab(lab: Lab) -> bool:
+    """``inspect --raw`` every seeded image with our CLI and with skopeo; True if all agree."""
+    ok = True
+    print(f"\n== {lab.name} registry at {lab.url}")
     for image in lab.images.all():
+        ref = lab.ref(image)
         t0 = time.perf_counter()
-        raw = lab.inspect_raw(image)
-        ms = (time.perf_counter() - t0) * 1000
-        got = schema1_digest(raw) if image.repo == "ns/s1" else sha256_digest(raw)
-        verdict = "same" if got == image.digest else f"DIFFERENT ({got})"
-        kind = image.media_type.rsplit("/", 1)[-1]
-        lines.append(
-            f"  {lab.ref(image):40} {kind:48} {image.digest[:19]}…  skopeo: {verdict} {ms:.0f} ms"
+        ours = subprocess.run(
+            [*CLI, "inspect", "--raw", *cli_args(lab), f"docker://{ref}"],
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
+        ms = (time.perf_counter() - t0) * 1000
+        if ours.returncode != 0:
+            print(f"  {ref:42} FAILED: {ours.stderr.decode().strip()}")
+            ok = False
+            continue
+        theirs = lab.inspect_raw(image)
+        if image.repo == "ns/s1":  # the registry re-signs schema1 on every read: compare digests
+            same = schema1_digest(ours.stdout) == schema1_digest(theirs) == image.digest
+        else:
+            same = ours.stdout == theirs and sha256_digest(ours.stdout) == image.digest
+        ok = ok and same
+        kind = image.media_type.rsplit("/", 1)[-1]
+        verdict = "same as skopeo" if same else "DIFFERENT from skopeo"
+        print(f"  {ref:42} {kind:46} {len(ours.stdout):5} B  {verdict}  ({ms:.0f} ms)")
     if lab.issuer is not None:
-        lines.append(f"  token issuer {lab.issuer.realm}: {lab.issuer.count()} token requests")
-    return lines
+        print(f"  token issuer {lab.issuer.realm}: {lab.issuer.count()} token requests so far")
+    return ok
+
+
+def show_jobs(lab: Lab) -> bool:
+    """The CLI's other main jobs against one registry."""
+    print(f"\n== the CLI's main jobs against {lab.url}")
+    multi = lab.ref(lab.images.multi)
+    done = run_cli("--override-arch", "arm64", "inspect", *cli_args(lab), multi)
+    summary = json.loads(done.stdout) if done.returncode == 0 else {}
+    print(
+        f"  arm64 instance of a multi-platform image: Architecture={summary.get('Architecture')}"
+        f" Layers={summary.get('Layers')}"
+    )
+    refs = [lab.ref(lab.images.app), lab.ref(lab.images.oci), multi]
+    many = run_cli("inspect", "--no-tags", *cli_args(lab), *refs)
+    names = [item["Name"] for item in json.loads(many.stdout)] if many.returncode == 0 else []
+    print(f"  three references at once, in order: {names}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "manifest.json"
+        path.write_bytes(lab.inspect_raw(lab.images.app))
+        digest = run_cli("manifest-digest", str(path))
+        print(f"  manifest-digest: {digest.stdout.decode().strip()}")
+    missing = run_cli("inspect", *cli_args(lab), lab.ref("ns/app:no-such-tag"))
+    print(f"  an error is one line, exit {missing.returncode}: {missing.stderr.decode().strip()}")
+    return (
+        summary.get("Architecture") == "arm64"
+        and len(names) == 3
+        and digest.stdout.decode().strip() == lab.images.app.digest
+        and missing.returncode == 1
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the demo; exit 0 when every check agreed."""
     parser = argparse.ArgumentParser(prog="python -m tests.lab.demo")
     parser.add_argument("--serve", action="store_true", help="keep the lab running until Ctrl-C")
     args = parser.parse_args(argv)
@@ -47,16 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             t0 = time.perf_counter()
             labs = [stack.enter_context(cm) for cm in (plain_lab(), token_lab(), tls_lab())]
-            print(f"lab started and seeded in {time.perf_counter() - t0:.2f} s")
-            for lab in labs:
-                print("\n".join(describe(lab)))
+            print(f"started and seeded 3 registries in {time.perf_counter() - t0:.2f} s")
+            ok = all([show_lab(lab) for lab in labs])
+            ok = show_jobs(labs[0]) and ok
             if args.serve:
                 for lab in labs:
-                    extra = f" --cert-dir {lab.cert_dir}" if lab.cert_dir else ""
-                    creds = f" --creds {lab.creds[0]}:{lab.creds[1]}" if lab.creds else ""
                     print(
-                        f"skopeo inspect --raw --tls-verify={str(lab.tls_verify).lower()}"
-                        f"{creds}{extra} docker://{lab.ref(lab.images.app)}"
+                        f"sansio-registry inspect {shlex.join(cli_args(lab))} "
+                        f"docker://{lab.ref(lab.images.app)}"
                     )
                 print("serving; Ctrl-C to stop")
                 with contextlib.suppress(KeyboardInterrupt):
@@ -65,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    print("\ndemo finished: " + ("everything agreed" if ok else "SOMETHING DIFFERED"))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
