@@ -20,16 +20,12 @@ from urllib.parse import quote_plus, unquote_plus, urlsplit, urlunsplit
 import msgspec
 
 from sansio_registry.errors import (
-    DEFAULT_MESSAGES,
-    ErrorDetail,
     LocalProtocolError,
     RemoteProtocolError,
-    TooManyRequests,
-    Unauthorized,
-    response_error_class,
 )
 from sansio_registry.flow import Steps, fetch
 from sansio_registry.http import MAX_TOKEN_BODY, Headers, Origin, Purpose, Request, Response
+from sansio_registry.response_errors import simple_error
 
 __all__ = [
     "MIN_TOKEN_LIFETIME",
@@ -437,72 +433,6 @@ class BearerToken:
         return f"BearerToken(token=<redacted>, expires_at={self.expires_at!r})"
 
 
-# Go's net/http StatusText (1.19), for the "invalid status code" messages.
-_GO_STATUS_TEXT: Final[dict[int, str]] = {
-    100: "Continue",
-    101: "Switching Protocols",
-    102: "Processing",
-    103: "Early Hints",
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
-    203: "Non-Authoritative Information",
-    204: "No Content",
-    205: "Reset Content",
-    206: "Partial Content",
-    207: "Multi-Status",
-    208: "Already Reported",
-    226: "IM Used",
-    300: "Multiple Choices",
-    301: "Moved Permanently",
-    302: "Found",
-    303: "See Other",
-    304: "Not Modified",
-    305: "Use Proxy",
-    307: "Temporary Redirect",
-    308: "Permanent Redirect",
-    400: "Bad Request",
-    401: "Unauthorized",
-    402: "Payment Required",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    407: "Proxy Authentication Required",
-    408: "Request Timeout",
-    409: "Conflict",
-    410: "Gone",
-    411: "Length Required",
-    412: "Precondition Failed",
-    413: "Request Entity Too Large",
-    414: "Request URI Too Long",
-    415: "Unsupported Media Type",
-    416: "Requested Range Not Satisfiable",
-    417: "Expectation Failed",
-    418: "I'm a teapot",
-    421: "Misdirected Request",
-    422: "Unprocessable Entity",
-    423: "Locked",
-    424: "Failed Dependency",
-    425: "Too Early",
-    426: "Upgrade Required",
-    428: "Precondition Required",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    451: "Unavailable For Legal Reasons",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-    505: "HTTP Version Not Supported",
-    506: "Variant Also Negotiates",
-    507: "Insufficient Storage",
-    508: "Loop Detected",
-    510: "Not Extended",
-    511: "Network Authentication Required",
-}
-
 _json_decoder: Final = msgspec.json.Decoder()
 
 
@@ -530,54 +460,6 @@ def _decode_json(body: bytes) -> tuple[bool, object]:
             return True, _json_decoder.decode(body.decode("utf-8", "replace").encode())
     except msgspec.DecodeError:
         return False, None
-
-
-def _error_text(e: ErrorDetail) -> str:
-    """One registry error as Go prints it (SPEC §8.1)."""
-    display = e.code.lower().replace("_", " ")
-    default = DEFAULT_MESSAGES.get(e.code, "")
-    message = e.message or default
-    if e.detail is None and message == default:
-        return display
-    return f"{display}: {message}"
-
-
-def _decode_401(body: bytes) -> tuple[str, tuple[ErrorDetail, ...]]:
-    """A simple SPEC §8.1 decoding: ``details``, else the ``errors`` list, else the default.
-
-    Returns the text after ``invalid username/password: `` and the decoded errors.
-    """
-    ok, doc = _decode_json(body)
-    if ok and isinstance(doc, dict):
-        _, details = _go_field(doc, "details")
-        if isinstance(details, str) and details:
-            errors: tuple[ErrorDetail, ...] = (ErrorDetail("UNAUTHORIZED", details),)
-            return _error_text(errors[0]), errors
-        _, raw = _go_field(doc, "errors")
-        out: list[ErrorDetail] = []
-        if isinstance(raw, list):
-            for item in raw:
-                if not isinstance(item, dict):
-                    out = []
-                    break
-                _, code = _go_field(item, "code")
-                _, message = _go_field(item, "message")
-                _, detail = _go_field(item, "detail")
-                code_s = code if isinstance(code, str) and code in DEFAULT_MESSAGES else "UNKNOWN"
-                out.append(
-                    ErrorDetail(
-                        code_s,
-                        message if isinstance(message, str) else "",
-                        None if detail is None else msgspec.json.encode(detail).decode(),
-                    )
-                )
-        if len(out) == 1:
-            return _error_text(out[0]), tuple(out)
-        if out:
-            return "errors:\n" + "".join(_error_text(e) + "\n" for e in out), tuple(out)
-    # Not a registry error body: Go substitutes this fixed text.
-    fallback = ErrorDetail("UNAUTHORIZED", "authentication required")
-    return "unauthorized: authentication required", (fallback,)
 
 
 _RFC3339: Final = re.compile(
@@ -634,26 +516,9 @@ def parse_token_response(
     """
     method = request.method if request is not None else ""
     url = request.url if request is not None else ""
-    if resp.status == 401:
-        text, errors = _decode_401(resp.body)
-        raise Unauthorized(
-            "unable to retrieve auth token: invalid username/password: " + text,
-            status=401,
-            errors=errors,
-            method=method,
-            url=url,
-        )
-    if resp.status == 429:
-        raise TooManyRequests("too many requests to registry", status=429, method=method, url=url)
     if resp.status != 200:
-        text = _GO_STATUS_TEXT.get(resp.status, resp.reason)
-        cls = response_error_class(resp.status, "")
-        raise cls(
-            f"{context}: invalid status code from registry {resp.status} ({text})",
-            status=resp.status,
-            method=method,
-            url=url,
-        )
+        # SPEC §8.2's "simple" wrapper: 401 -> invalid username/password, 429, other statuses.
+        raise simple_error(resp, method=method, url=url, context=context)
     ok, doc = _decode_json(resp.body)
     if not ok:
         raise _bad_token("the response is not JSON")

@@ -148,7 +148,8 @@ class Request:
     method: str
     url: str
     headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
+    # Not in repr: an OAuth2 token request's body carries the refresh token.
+    body: bytes = field(default=b"", repr=False)
     purpose: Purpose
     max_body: int = MAX_ERROR_BODY
     coalesce_key: Hashable | None = None

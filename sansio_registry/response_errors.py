@@ -793,7 +793,9 @@ def simple_error(
     else:
         cls = _error_class(decoded)
         prefix = f"{context}: " if context else ""
-        message = f"{prefix}invalid status code from registry {status} ({status_text(status)})"
+        # Go prints StatusText, empty for codes it does not know; the server's reason is kinder.
+        text = status_text(status) or resp.reason
+        message = f"{prefix}invalid status code from registry {status} ({text})"
     return cls(message, status=status, errors=details, method=method, url=url)
 
 

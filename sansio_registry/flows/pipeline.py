@@ -18,13 +18,10 @@ from sansio_registry.auth import (
     Challenge,
     Credentials,
     Scope,
-    basic_authorization,
-    bearer_token,
-    choose_challenge,
+    insufficient_scope,
     parse_challenges,
-    parse_scope,
 )
-from sansio_registry.errors import RegistryClientError
+from sansio_registry.auth import authorization as auth_header
 from sansio_registry.flow import Steps
 from sansio_registry.flows.exchange import retry_429
 from sansio_registry.flows.ping import API_VERSION_HEADER, PingResult, ping
@@ -68,38 +65,8 @@ def ensure_ping(endpoint: Endpoint, state: RegistryState) -> Steps[PingResult]:
     return result
 
 
-def _authorization(
-    endpoint: Endpoint,
-    state: RegistryState,
-    challenge: Challenge | None,
-    extra: Scope | None,
-) -> Steps[str | None]:
-    if challenge is None:
-        return None
-    creds = endpoint.credentials or Credentials()
-    if challenge.scheme == "basic":
-        return basic_authorization(creds)
-    scopes: Sequence[Scope] = (endpoint.scope,) if extra is None else (endpoint.scope, extra)
-    token = yield from bearer_token(
-        challenge,
-        scopes,
-        creds,
-        state.tokens,
-        now=state.now,
-        user_agent=endpoint.user_agent,
-        allow_insecure_realm=endpoint.insecure,
-    )
-    return f"Bearer {token}"
-
-
-def _bearer_error(response: Response) -> tuple[str, str]:
-    """(error, scope) of the first bearer challenge with an ``error`` parameter."""
-    for challenge in parse_challenges(response.headers.get_all("WWW-Authenticate")):
-        if challenge.scheme == "bearer":
-            params = dict(challenge.params)
-            if "error" in params:
-                return params["error"], params.get("scope", "")
-    return "", ""
+def _invalid_token(challenges: tuple[Challenge, ...]) -> bool:
+    return any(c.scheme == "bearer" and c.get("error") == "invalid_token" for c in challenges)
 
 
 def send(
@@ -114,12 +81,20 @@ def send(
 ) -> Steps[Response]:
     """Sub-flow: an authenticated registry request to ``path`` (``/v2/...``)."""
     pinged = yield from ensure_ping(endpoint, state)
-    challenge = choose_challenge(pinged.challenges)
+    creds = endpoint.credentials or Credentials()
     url = f"{pinged.scheme}://{endpoint.host}{path}"
-    extra: Scope | None = None
+    scopes: tuple[Scope, ...] = (endpoint.scope,)
     retried = False
     while True:
-        authorization = yield from _authorization(endpoint, state, challenge, extra)
+        authorization = yield from auth_header(
+            pinged.challenges,
+            scopes,
+            creds,
+            state.tokens,
+            now=state.now,
+            user_agent=endpoint.user_agent,
+            allow_insecure_realm=endpoint.insecure,
+        )
         lines = [API_VERSION_HEADER, *headers, ("User-Agent", endpoint.user_agent)]
         if authorization is not None:
             lines.append(("Authorization", authorization))
@@ -133,17 +108,15 @@ def send(
         )
         response = yield from retry_429(request)
         state.now = max(state.now, response.received_at)
-        if response.status != 401 or retried or challenge is None:
+        bearer = authorization is not None and authorization.startswith("Bearer ")
+        if response.status != 401 or retried or not bearer or creds.registry_token:
             return response
-        if challenge.scheme != "bearer" or (endpoint.credentials or Credentials()).registry_token:
-            return response
-        error, scope_text = _bearer_error(response)
-        if error == "insufficient_scope" and scope_text:
-            try:
-                extra = parse_scope(scope_text)
-            except RegistryClientError:
-                return response  # SPEC §6: unparsable scopes are silently not retried
-        elif error == "invalid_token":
+        challenges = parse_challenges(response.headers.get_all("WWW-Authenticate"))
+        extra = insufficient_scope(challenges)
+        if extra is not None:
+            scopes = (endpoint.scope, extra)
+        elif _invalid_token(challenges):
+            # Beyond Go (SPEC §18.5): the cached token went stale; fetch a fresh one once.
             state.tokens.clear()
         else:
             return response

@@ -752,11 +752,6 @@ def test_invalid_utf8_in_token_string_is_replaced_like_go() -> None:
     assert got.token == "T\ufffd"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="http.Request's default repr prints the body; the OAuth2 POST body holds the "
-    "refresh token (needs a redacting Request.__repr__ in http.py)",
-)
 def test_post_token_request_repr_hides_refresh_token() -> None:
     challenge = Challenge("bearer", {"realm": "https://T/token"})
     req = token_request(

@@ -405,3 +405,99 @@ def test_unauthorized_without_retry_for_basic() -> None:
             script,
         )
     script.done()
+
+
+def test_invalid_token_refetches_once_beyond_go() -> None:
+    challenge = f'Bearer realm="https://{T}/token",service="s"'
+    stale = reply(
+        401,
+        error_body("UNAUTHORIZED", "token expired"),
+        ("WWW-Authenticate", challenge + ',error="invalid_token"'),
+    )
+    token_url = f"https://{T}/token?scope=repository%3Ans%2Fapp%3Apull&service=s"
+    script = Transcript(
+        [
+            Expect("GET", f"https://{H}/v2/", reply(401, b"", ("WWW-Authenticate", challenge))),
+            Expect("GET", token_url, reply(200, b'{"token":"OLD"}')),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                stale,
+                present={"Authorization": "Bearer OLD"},
+            ),
+            Expect("GET", token_url, reply(200, b'{"token":"NEW"}')),
+            Expect(
+                "GET",
+                f"https://{H}/v2/ns/app/manifests/v1",
+                reply(200, MANIFEST, ("Content-Type", OCI)),
+                present={"Authorization": "Bearer NEW"},
+            ),
+        ]
+    )
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
+    script.done()
+
+
+def test_mirror_failures_spec_19_7_primary_error_with_one_note_per_mirror() -> None:
+    """SPEC §19.7, with our shape: the primary's typed error, plus a note per mirror."""
+    from sansio_registry.config.registries_conf import merge_registries_conf, parse_registries_conf
+    from sansio_registry.errors import Denied
+
+    conf = b"""
+[[registry]]
+prefix = "primary.example"
+location = "p.test/primns"
+[[registry.mirror]]
+location = "m1.test/m1ns"
+[[registry.mirror]]
+location = "m2.test"
+[[registry.mirror]]
+location = "dead.test"
+"""
+    basic = ("WWW-Authenticate", 'Basic realm="r"')
+    unknown = (
+        b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown",'
+        b'"detail":{"Tag":"v1"}}]}'
+    )
+    anonymous = {"Authorization": "Basic Og=="}
+    script = Transcript(
+        [
+            Expect("GET", "https://m1.test/v2/", reply(401, b"", basic)),
+            Expect(
+                "GET",
+                "https://m1.test/v2/m1ns/app/manifests/v1",
+                reply(404, unknown),
+                present=anonymous,
+            ),
+            Expect("GET", "https://m2.test/v2/", reply(404)),
+            Expect("GET", "https://dead.test/v2/", TransportError("connection refused")),
+            Expect("GET", "https://p.test/v2/", reply(401, b"", basic)),
+            Expect(
+                "GET",
+                "https://p.test/v2/primns/app/manifests/v1",
+                reply(403, error_body("DENIED", "requested access to the resource is denied")),
+                present=anonymous,
+            ),
+        ]
+    )
+    registries = merge_registries_conf([parse_registries_conf(conf, path="r.conf")])
+    creds = Credentials(username="alice", password="secret")
+    ref = ImageRef.parse("primary.example/app:v1")
+    with pytest.raises(Denied) as info:
+        run_sync(
+            open_image(
+                ref, config=config(registries=registries, credentials=creds), state=RegistryState()
+            ),
+            script,
+        )
+    script.done()
+    assert str(info.value) == "reading manifest v1 in p.test/primns/app: denied"
+    assert info.value.__notes__ == [
+        "mirror m1.test/m1ns/app:v1 also failed: reading manifest v1 in m1.test/m1ns/app: "
+        "manifest unknown: manifest unknown",
+        "mirror m2.test/app:v1 also failed: pinging container registry m2.test: "
+        "invalid status code from registry 404 (Not Found)",
+        "mirror dead.test/app:v1 also failed: pinging container registry dead.test: "
+        "connection refused",
+    ]
