@@ -23,7 +23,7 @@ import trio
 from sansio_registry.auth import Credentials
 from sansio_registry.digest import manifest_digest
 from sansio_registry.errors import RegistryClientError
-from sansio_registry.manifest import WantedPlatform, go_arch
+from sansio_registry.manifest import WantedPlatform, cpu_variant, go_arch, go_os
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig
 from trio_backend.auth_files import load_auth_files
@@ -40,6 +40,10 @@ DEFAULT_COMMAND_TIMEOUT = 300.0
 
 class UsageError(Exception):
     """Bad command-line input: exit status 2."""
+
+
+class CommandError(Exception):
+    """A failure outside the registry protocol (e.g. an unreadable file): exit status 1."""
 
 
 def parse_bool(text: str) -> bool:
@@ -82,12 +86,29 @@ def parse_duration(text: str) -> float:
     return total
 
 
+_OTHER_TRANSPORTS = (
+    "oci:",
+    "oci-archive:",
+    "dir:",
+    "docker-archive:",
+    "docker-daemon:",
+    "containers-storage:",
+    "sif:",
+    "tarball:",
+)
+
+
 def _strip_transport(text: str) -> str:
     if text.startswith("docker://"):
         return text[len("docker://") :]
-    if "://" in text.split("/", 1)[0]:
+    if "://" in text.split("/", 1)[0] or text.startswith(_OTHER_TRANSPORTS):
         raise UsageError(f"unsupported transport in {text!r}: only docker:// is supported")
     return text
+
+
+def _bool_flags(argv: Sequence[str]) -> list[str]:
+    # pflag semantics: a bare boolean flag means true; its value only ever follows "=".
+    return ["--tls-verify=true" if arg == "--tls-verify" else arg for arg in argv]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,13 +209,7 @@ def _settings(args: argparse.Namespace) -> _Settings:
     registries = load_registries_conf(explicit_file=args.registries_conf, env=env)
     creds = _credentials(args)
     auth_files = () if args.no_creds else load_auth_files(authfile=args.authfile, env=env)
-    arch_chosen = args.override_arch is not None
-    wanted = WantedPlatform(
-        os=args.override_os or "linux",
-        architecture=args.override_arch or go_arch(platform.machine()),
-        variant=args.override_variant,
-        architecture_chosen=arch_chosen,
-    )
+    wanted = _wanted_platform(args)
     config = ClientConfig(
         registries=registries,
         credentials=creds,
@@ -207,8 +222,27 @@ def _settings(args: argparse.Namespace) -> _Settings:
     return _Settings(config=config, tls=tls)
 
 
-async def _inspect_one(client: RegistryClient, text: str, args: argparse.Namespace) -> Any:
-    ref = ImageRef.parse(_strip_transport(text))
+def _wanted_platform(args: argparse.Namespace) -> WantedPlatform:
+    os_name = args.override_os or go_os(platform.system())
+    architecture = args.override_arch or go_arch(platform.machine())
+    host_variant = ""
+    if args.override_arch is None and architecture in ("arm", "arm64"):
+        # SPEC §11: the host's variant counts only when the caller did not pick the arch.
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+        host_variant = cpu_variant(os_name, architecture, cpuinfo)
+    return WantedPlatform(
+        os=os_name,
+        architecture=architecture,
+        variant=args.override_variant,
+        architecture_chosen=args.override_arch is not None,
+        host_variant=host_variant,
+    )
+
+
+async def _inspect_one(client: RegistryClient, ref: ImageRef, args: argparse.Namespace) -> Any:
     source = await client.open_image(ref)
     if args.raw and not args.config:
         return source.manifest.raw
@@ -230,19 +264,25 @@ class _RefError(Exception):
 async def _inspect(args: argparse.Namespace, settings: _Settings) -> None:
     if args.raw and len(args.refs) > 1:
         raise UsageError("--raw takes exactly one REF")
-    results: list[Any] = [None] * len(args.refs)
+    refs: list[ImageRef] = []
+    for text in args.refs:
+        try:
+            refs.append(ImageRef.parse(_strip_transport(text)))
+        except RegistryClientError as exc:
+            raise _RefError(text, exc) from exc
+    results: list[Any] = [None] * len(refs)
     async with open_client(settings.config, tls=settings.tls) as client:
 
-        async def one(index: int, text: str) -> None:
+        async def one(index: int) -> None:
             try:
-                results[index] = await _inspect_one(client, text, args)
+                results[index] = await _inspect_one(client, refs[index], args)
             except RegistryClientError as exc:
-                raise _RefError(text, exc) from exc
+                raise _RefError(args.refs[index], exc) from exc
 
         try:
             async with trio.open_nursery(strict_exception_groups=True) as nursery:
-                for index, text in enumerate(args.refs):
-                    nursery.start_soon(one, index, text)
+                for index in range(len(refs)):
+                    nursery.start_soon(one, index)
         except BaseExceptionGroup as group:
             first = _first_ref_error(group)
             if first is None:
@@ -271,7 +311,7 @@ def _manifest_digest(args: argparse.Namespace) -> None:
     try:
         raw = Path(args.file).read_bytes()
     except OSError as exc:
-        raise UsageError(f"reading {args.file}: {exc.strerror or exc}") from None
+        raise CommandError(f"reading {args.file}: {exc.strerror or exc}") from None
     sys.stdout.write(f"{manifest_digest(raw)}\n")
 
 
@@ -289,7 +329,7 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_bool_flags(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "manifest-digest":
             _manifest_digest(args)
@@ -298,11 +338,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
+    except CommandError as exc:
+        sys.stderr.write(f"{PROG}: {args.command}: {exc}\n")
+        return 1
     except _RefError as exc:
         if args.debug:
             raise exc.error from None
         code = getattr(exc.error, "code", "")
         suffix = f" [{code}]" if code else ""
+        mirrors = len(getattr(exc.error, "__notes__", ()))
+        if mirrors:
+            suffix += f" ({mirrors} mirror(s) also failed; --debug shows them)"
         sys.stderr.write(f"{PROG}: {args.command} {exc.ref}: {_one_line(exc.error)}{suffix}\n")
         return 1
     except RegistryClientError as exc:
