@@ -98,6 +98,9 @@ class ConnectionPool:
         tls: TLS settings per host (verification on by default).
         max_per_origin: most idle connections kept per origin; more are closed when released.
         user_agent: sent as ``User-Agent`` when a request carries none.
+        connect_timeout: seconds a TCP connect plus TLS handshake may take (Go: 30 s dial,
+            10 s handshake). A dead mirror then fails as a TransportError and the next pull
+            source is tried, instead of using up the caller's whole cancel scope.
     """
 
     def __init__(
@@ -106,12 +109,14 @@ class ConnectionPool:
         tls: TLSConfig | None = None,
         max_per_origin: int = 8,
         user_agent: str | None = None,
+        connect_timeout: float = 30.0,
     ) -> None:
         if max_per_origin < 0:
             raise LocalProtocolError("max_per_origin must not be negative")
         self._tls = tls if tls is not None else TLSConfig()
         self._max_idle = max_per_origin
         self._user_agent = user_agent
+        self._connect_timeout = connect_timeout
         self._idle: dict[Origin, list[HTTP11Connection]] = {}
         self._active = 0
         self._opened = 0
@@ -258,6 +263,14 @@ class ConnectionPool:
         conn.close_now()
 
     async def _connect(self, origin: Origin, verify: bool = True) -> HTTP11Connection:
+        with trio.move_on_after(self._connect_timeout) as scope:
+            return await self._connect_now(origin, verify)
+        assert scope.cancelled_caught
+        raise TransportError(
+            f"connecting to {origin}: timed out after {self._connect_timeout:g} s"
+        )
+
+    async def _connect_now(self, origin: Origin, verify: bool) -> HTTP11Connection:
         https = origin.scheme == "https"
         ctx = self._tls.ssl_context_for(origin, verify=verify) if https else None
         with map_io_errors(f"connecting to {origin}"):

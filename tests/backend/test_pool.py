@@ -299,3 +299,27 @@ async def test_concurrent_readers_are_refused() -> None:
 def test_negative_idle_cap_is_refused() -> None:
     with pytest.raises(LocalProtocolError):
         ConnectionPool(max_per_origin=-1)
+
+
+@trio_test
+async def test_connect_timeout_turns_a_stalled_tls_handshake_into_transport_error() -> None:
+    """A peer that accepts TCP but never speaks TLS fails after connect_timeout, cleanly."""
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    accepted: list[trio.SocketStream] = []
+
+    async def accept_and_sit() -> None:
+        accepted.append(await listener.accept())
+        await trio.sleep_forever()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery, ConnectionPool(connect_timeout=0.3) as pool:
+            nursery.start_soon(accept_and_sit)
+            with pytest.raises(TransportError, match="timed out after 0.3 s"):
+                await pool.fetch(req(f"https://127.0.0.1:{port}/v2/"))
+            assert pool.statistics().active == 0
+            nursery.cancel_scope.cancel()
+    await listener.aclose()
+    for stream in accepted:
+        await stream.aclose()
+    assert len(accepted) == 1
