@@ -4,6 +4,9 @@ The core emits :class:`~sansio_registry.http.Request` values and consumes respon
 touches a socket, a file descriptor, a clock or a thread. ``trio_backend`` is one IO shell.
 """
 
+from sansio_registry.auth import Credentials, TokenCache
+from sansio_registry.config.registries_conf import RegistriesConf
+from sansio_registry.digest import Digest, DigestVerifier, manifest_digest
 from sansio_registry.errors import (
     BlobUnknown,
     BodyTooLarge,
@@ -29,9 +32,6 @@ from sansio_registry.errors import (
     Unsupported,
     V1Registry,
 )
-from sansio_registry.auth import Credentials, TokenCache
-from sansio_registry.config.registries_conf import RegistriesConf
-from sansio_registry.digest import Digest, DigestVerifier, manifest_digest
 from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep
 from sansio_registry.flows.manifest import (
     ImageSource,
