@@ -9,14 +9,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Final
+from typing import Final, TypeAlias, TypeVar
 from urllib.parse import urljoin
 
 from sansio_registry.errors import LocalProtocolError, RemoteProtocolError
-from sansio_registry.flow import Steps, fetch, sleep
-from sansio_registry.http import Origin, Request, Response
+from sansio_registry.flow import Steps, sleep
+from sansio_registry.http import Origin, Request, ResponseHead
 from sansio_registry.retry import (
     FIRST_429_DELAY,
     MAX_429_ATTEMPTS,
@@ -24,10 +25,12 @@ from sansio_registry.retry import (
     retry_after_delay,
 )
 
-__all__ = ["MAX_REDIRECTS", "follow_redirects", "redirected", "retry_429"]
+__all__ = ["MAX_REDIRECTS", "Exchange", "follow_redirects", "redirected", "retry_429"]
 
 MAX_REDIRECTS: Final = 10
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+
+R = TypeVar("R", bound=ResponseHead)
 
 
 def redirected(request: Request, status: int, location: str) -> Request:
@@ -47,10 +50,16 @@ def redirected(request: Request, status: int, location: str) -> Request:
     return dataclasses.replace(request, url=url, headers=headers, method=method, body=body)
 
 
-def follow_redirects(request: Request) -> Steps[Response]:
+#: One exchange: :func:`~sansio_registry.flow.fetch` (buffered) or
+#: :func:`~sansio_registry.flow.open_` (streamed: a 2xx body stays with the driver, any other
+#: status arrives read in full, so redirects, 401 and 429 are handled the same way).
+Exchange: TypeAlias = Callable[[Request], Steps[R]]
+
+
+def follow_redirects(request: Request, exchange: Exchange[R]) -> Steps[R]:
     """Sub-flow: one logical exchange, following up to :data:`MAX_REDIRECTS` redirects."""
     for _ in range(MAX_REDIRECTS + 1):
-        response = yield from fetch(request)
+        response = yield from exchange(request)
         location = response.headers.get("Location")
         if response.status not in _REDIRECTS or not location:
             return response
@@ -67,11 +76,11 @@ def _http_date(value: str | None) -> datetime | None:
         return None
 
 
-def retry_429(request: Request) -> Steps[Response]:
+def retry_429(request: Request, exchange: Exchange[R]) -> Steps[R]:
     """Sub-flow: send, and on 429 wait and resend, up to :data:`MAX_429_ATTEMPTS` in all."""
     delay = FIRST_429_DELAY
     for attempt in range(1, MAX_429_ATTEMPTS + 1):
-        response = yield from follow_redirects(request)
+        response = yield from follow_redirects(request, exchange)
         if response.status != 429 or attempt == MAX_429_ATTEMPTS or request.body:
             return response
         delay = retry_after_delay(

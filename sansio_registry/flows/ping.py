@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sansio_registry.auth import Challenge, parse_challenges
 from sansio_registry.errors import RegistryClientError, TransportError, response_error_class
-from sansio_registry.flow import Steps
+from sansio_registry.flow import Steps, fetch
 from sansio_registry.flows.exchange import retry_429
 from sansio_registry.http import Headers, Purpose, Request
 from sansio_registry.response_errors import status_text
@@ -52,7 +52,7 @@ def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
             tls_verify=not insecure,
         )
         try:
-            response = yield from retry_429(request)
+            response = yield from retry_429(request, fetch)
         except TransportError as exc:
             error = exc
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sansio_registry.auth import (
     Challenge,
@@ -22,13 +23,15 @@ from sansio_registry.auth import (
     parse_challenges,
 )
 from sansio_registry.auth import authorization as auth_header
-from sansio_registry.flow import Steps
-from sansio_registry.flows.exchange import retry_429
+from sansio_registry.flow import Steps, fetch, open_
+from sansio_registry.flows.exchange import Exchange, retry_429
 from sansio_registry.flows.ping import API_VERSION_HEADER, PingResult, ping
-from sansio_registry.http import Headers, Purpose, Request, Response
+from sansio_registry.http import Headers, Purpose, Request, Response, ResponseHead
 from sansio_registry.session import RegistryState
 
-__all__ = ["Endpoint", "ensure_ping", "send"]
+__all__ = ["Endpoint", "ensure_ping", "send", "send_streamed"]
+
+R = TypeVar("R", bound=ResponseHead)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +82,42 @@ def send(
     purpose: Purpose,
     max_body: int,
 ) -> Steps[Response]:
-    """Sub-flow: an authenticated registry request to ``path`` (``/v2/...``)."""
+    """Sub-flow: an authenticated registry request to ``path`` (``/v2/...``), buffered."""
+    return (
+        yield from _send(endpoint, state, path, method, headers, purpose, max_body, exchange=fetch)
+    )
+
+
+def send_streamed(
+    endpoint: Endpoint,
+    state: RegistryState,
+    path: str,
+    *,
+    method: str = "GET",
+    headers: Sequence[tuple[str, str]] = (),
+    purpose: Purpose,
+    max_body: int,
+) -> Steps[ResponseHead]:
+    """Sub-flow: like :func:`send`, but a 2xx body stays with the driver (blobs).
+
+    ``max_body`` then bounds only the body of a non-2xx answer, which arrives read in full.
+    """
+    return (
+        yield from _send(endpoint, state, path, method, headers, purpose, max_body, exchange=open_)
+    )
+
+
+def _send(
+    endpoint: Endpoint,
+    state: RegistryState,
+    path: str,
+    method: str,
+    headers: Sequence[tuple[str, str]],
+    purpose: Purpose,
+    max_body: int,
+    *,
+    exchange: Exchange[R],
+) -> Steps[R]:
     pinged = yield from ensure_ping(endpoint, state)
     creds = endpoint.credentials or Credentials()
     url = f"{pinged.scheme}://{endpoint.host}{path}"
@@ -106,7 +144,7 @@ def send(
             max_body=max_body,
             tls_verify=not endpoint.insecure,
         )
-        response = yield from retry_429(request)
+        response = yield from retry_429(request, exchange)
         state.now = max(state.now, response.received_at)
         bearer = authorization is not None and authorization.startswith("Bearer ")
         if response.status != 401 or retried or not bearer or creds.registry_token:

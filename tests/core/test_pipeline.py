@@ -15,7 +15,7 @@ from sansio_registry.errors import (
     TransportError,
     Unauthorized,
 )
-from sansio_registry.flow import Flow, Sleep
+from sansio_registry.flow import Flow, Sleep, fetch
 from sansio_registry.flows.exchange import follow_redirects
 from sansio_registry.flows.manifest import get_manifest, open_image
 from sansio_registry.http import Purpose, Request
@@ -310,7 +310,7 @@ def _redirect_flow(url: str) -> Flow[object]:
         purpose=Purpose.BLOB,
         headers=reply(200, b"", ("Authorization", "Bearer T"), ("Accept", "x")).headers,
     )
-    return Flow(follow_redirects(request))
+    return Flow(follow_redirects(request, fetch))
 
 
 def test_redirect_to_other_origin_drops_authorization_same_origin_keeps_it() -> None:
