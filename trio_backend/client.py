@@ -5,13 +5,14 @@ No method takes a ``timeout=``: wrap calls in ``trio.move_on_after`` / ``trio.fa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from sansio_registry.digest import Digest
+from sansio_registry.errors import LocalProtocolError
 from sansio_registry.flow import Flow
-from sansio_registry.flows.blob import get_config_blob
+from sansio_registry.flows.blob import BlobDownload, get_config_blob, open_blob
 from sansio_registry.flows.manifest import (
     ImageSource,
     Manifest,
@@ -23,7 +24,8 @@ from sansio_registry.flows.tags import list_tags
 from sansio_registry.manifest import ImageManifest, parse_manifest
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
-from trio_backend.driver import Coalescer, drive
+from trio_backend.blob import BlobStream
+from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
 from trio_backend.pool import ConnectionPool, PoolStatistics
 from trio_backend.tls import TLSConfig
 
@@ -97,6 +99,42 @@ class RegistryClient:
                 state=self.state,
             )
         )
+
+    @asynccontextmanager
+    async def open_blob(
+        self,
+        image: ImageSource | ImageRef | str,
+        digest: Digest | str,
+        *,
+        size: int | None = None,
+        urls: Sequence[str] = (),
+        verify: bool = True,
+    ) -> AsyncIterator[BlobStream]:
+        """Stream a blob of ``image`` (an opened source, or a reference to open first).
+
+        The stream reports EOF only after size and digest were verified, resumes a broken
+        connection from the byte reached, and falls back to later pull sources when the
+        source's registry cannot serve the blob. ``size``/``urls`` come from the descriptor.
+        """
+        source = image if isinstance(image, ImageSource) else await self.open_image(image)
+        blob_digest = _as_digest(digest)
+
+        async def opener(
+            resume: tuple[BlobDownload, int] | None,
+        ) -> tuple[BlobDownload, AsyncBody | None]:
+            flow = open_blob(
+                source, blob_digest, state=self.state, size=size, urls=urls, resume=resume
+            )
+            return await drive_streamed(flow, self._pool, self.state, self._coalescer)
+
+        download, body = await opener(None)
+        if body is None:
+            raise LocalProtocolError("open_blob ended without a body to stream")
+        stream = BlobStream(opener, download, body, verify=verify)
+        try:
+            yield stream
+        finally:
+            await stream.aclose()
 
     async def list_tags(self, source: ImageSource) -> list[str]:
         """Every tag of the source's repository (pages followed)."""

@@ -13,14 +13,35 @@ from typing import Protocol, TypeVar
 
 import trio
 
-from sansio_registry.errors import RegistryClientError
+from sansio_registry.errors import BodyTooLarge, RegistryClientError
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
-from sansio_registry.http import Request, Response
+from sansio_registry.http import Request, Response, ResponseHead
 from sansio_registry.session import RegistryState
 
-__all__ = ["AsyncTransport", "Coalescer", "drive"]
+__all__ = ["AsyncBody", "AsyncTransport", "Coalescer", "drive", "drive_streamed"]
 
 T = TypeVar("T")
+
+
+class AsyncBody(Protocol):
+    """A streamed response body the driver hands on (``StreamedResponse`` in the pool)."""
+
+    @property
+    def head(self) -> ResponseHead:
+        """Status and headers."""
+        ...
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """The next body bytes; ``b""`` at the end."""
+        ...
+
+    async def read_all(self, limit: int) -> bytes:
+        """The rest of the body, at most ``limit`` bytes (BodyTooLarge beyond)."""
+        ...
+
+    def discard(self) -> None:
+        """Close now unless the body was read to its end."""
+        ...
 
 
 class AsyncTransport(Protocol):
@@ -28,6 +49,10 @@ class AsyncTransport(Protocol):
 
     async def fetch(self, request: Request) -> Response:
         """One buffered exchange, body bounded by ``request.max_body``."""
+        ...
+
+    async def open(self, request: Request) -> AsyncBody:
+        """One streamed exchange: returns once the head arrived."""
         ...
 
 
@@ -85,14 +110,54 @@ async def drive(
     coalescer: Coalescer | None = None,
 ) -> T:
     """Run ``flow`` to completion and return its value (or raise its error)."""
+    value, body = await drive_streamed(flow, transport, state, coalescer)
+    if body is not None:
+        body.discard()
+    return value
+
+
+async def _error_body(body: AsyncBody, limit: int) -> Response:
+    """A non-2xx answer to ``Open``, read in full for the core to decode (cut at ``limit``)."""
+    try:
+        data = await body.read_all(limit)
+    except BodyTooLarge:
+        data = b""  # an error body past the limit is not worth keeping; the status is
+    finally:
+        body.discard()
+    head = body.head
+    return Response(
+        status=head.status,
+        headers=head.headers,
+        reason=head.reason,
+        received_at=head.received_at,
+        body=data,
+    )
+
+
+async def drive_streamed(
+    flow: Flow[T],
+    transport: AsyncTransport,
+    state: RegistryState,
+    coalescer: Coalescer | None = None,
+) -> tuple[T, AsyncBody | None]:
+    """Run ``flow``; also return the body of its last ``Open`` if the flow ended right there.
+
+    A 2xx body kept for an ``Open`` is discarded as soon as the flow asks for anything else
+    (DESIGN §3: abandoned bodies close their connection unless already complete).
+    """
+    kept: AsyncBody | None = None
     try:
         state.now = max(state.now, trio.current_time())
         step = flow.begin()
         while True:
+            if kept is not None and not isinstance(step, Done):
+                kept.discard()
+                kept = None
             match step:
                 case Done(value=value):
-                    return value
-                case Fetch(request=request) | Open(request=request):
+                    body, kept = kept, None
+                    return value, body
+                case Fetch(request=request):
                     try:
                         if coalescer is not None:
                             response = await coalescer.fetch(transport, request)
@@ -103,9 +168,23 @@ async def drive(
                         continue
                     state.now = max(state.now, trio.current_time())
                     step = flow.reply(response)
+                case Open(request=request):
+                    try:
+                        opened = await transport.open(request)
+                        if 200 <= opened.head.status < 300:
+                            kept, reply = opened, opened.head
+                        else:
+                            reply = await _error_body(opened, request.max_body)
+                    except RegistryClientError as exc:
+                        step = flow.fail(exc)
+                        continue
+                    state.now = max(state.now, trio.current_time())
+                    step = flow.reply(reply)
                 case Sleep(seconds=seconds):
                     await trio.sleep(seconds)
                     state.now = max(state.now, trio.current_time())
                     step = flow.reply(None)
     finally:
         flow.abort()
+        if kept is not None:
+            kept.discard()

@@ -17,8 +17,10 @@ Beyond Go (SPEC §9, §18.1): a manifest fetched by digest must hash to that dig
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sansio_registry.config.registries_conf import PullSource
 from sansio_registry.digest import Digest, manifest_digest
 from sansio_registry.errors import DigestMismatch, RegistryClientError, RemoteProtocolError
 from sansio_registry.flow import Flow, Steps
@@ -82,6 +84,15 @@ class ImageSource:
     physical: ImageRef
     endpoint: Endpoint
     manifest: Manifest
+    #: The pull sources after the one that answered, for blob-level fallback (beyond Go,
+    #: SPEC §3 "no per-blob fallback"): a mirror that has the manifest but lost a blob is
+    #: not the end of the pull.
+    fallbacks: tuple[tuple[ImageRef, Endpoint], ...] = ()
+
+    @property
+    def blob_endpoints(self) -> tuple[tuple[ImageRef, Endpoint], ...]:
+        """Where blobs are asked for, in order: the source's endpoint, then the fallbacks."""
+        return ((self.physical, self.endpoint), *self.fallbacks)
 
 
 def endpoint_for(
@@ -162,10 +173,24 @@ def fetch_manifest(
     return Manifest(raw=raw, media_type=media_type, digest=digest, reference=physical)
 
 
+def _fallbacks(
+    ref: ImageRef, sources: Sequence[PullSource], config: ClientConfig
+) -> tuple[tuple[ImageRef, Endpoint], ...]:
+    usable = []
+    for source in sources:
+        try:
+            config.registries.check_not_blocked(source.ref)
+        except RegistryClientError:
+            continue
+        endpoint = endpoint_for(config, ref, source.ref, insecure=source.insecure, actions="pull")
+        usable.append((source.ref, endpoint))
+    return tuple(usable)
+
+
 def _open_image(ref: ImageRef, config: ClientConfig, state: RegistryState) -> Steps[ImageSource]:
     sources = config.registries.pull_sources(ref)
     failures: list[tuple[ImageRef, RegistryClientError]] = []
-    for source in sources:
+    for index, source in enumerate(sources):
         try:
             config.registries.check_not_blocked(source.ref)
             endpoint = endpoint_for(
@@ -181,7 +206,13 @@ def _open_image(ref: ImageRef, config: ClientConfig, state: RegistryState) -> St
         except RegistryClientError as exc:
             failures.append((source.ref, exc))
             continue
-        return ImageSource(logical=ref, physical=source.ref, endpoint=endpoint, manifest=manifest)
+        return ImageSource(
+            logical=ref,
+            physical=source.ref,
+            endpoint=endpoint,
+            manifest=manifest,
+            fallbacks=_fallbacks(ref, sources[index + 1 :], config),
+        )
     _, primary_error = failures[-1]
     for mirror_ref, mirror_error in failures[:-1]:
         primary_error.add_note(f"mirror {mirror_ref} also failed: {mirror_error}")

@@ -1,0 +1,155 @@
+"""Streaming a blob: a ``trio.abc.ReceiveStream`` that verifies before it reports EOF.
+
+:class:`BlobStream` reads the body the driver kept for the core's ``open_blob`` flow. When the
+connection breaks mid-body it runs the flow again with ``resume=(download, offset)`` (a
+``Range`` request to the same place, then the later ones) and carries on from the byte
+reached, the hash state intact; a bounded number of resumes, each of which must have made
+progress. EOF (``b""``) is reported only after the size and the digest were checked; a
+failed or closed stream closes its connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Final, final
+
+import trio
+
+from sansio_registry.digest import DigestVerifier
+from sansio_registry.errors import LocalProtocolError, RegistryClientError, TransportError
+from sansio_registry.flows.blob import BlobDownload
+from trio_backend.driver import AsyncBody
+
+__all__ = ["MAX_RESUMES", "OFFLOAD_BYTES", "BlobStream", "Opener"]
+
+#: Resumes allowed for one blob (upstream containers/image retries on progress as well).
+MAX_RESUMES: Final = 5
+#: Chunks at least this big are hashed in a worker thread (hashlib releases the GIL), so
+#: hashing overlaps with receiving the next chunk instead of blocking the event loop.
+OFFLOAD_BYTES: Final = 256 * 1024
+
+#: Runs the core's ``open_blob`` flow: (resume) -> (download, body).
+Opener = Callable[
+    [tuple[BlobDownload, int] | None], Awaitable[tuple[BlobDownload, AsyncBody | None]]
+]
+
+
+@final
+class BlobStream(trio.abc.ReceiveStream):
+    """The bytes of one blob, verified; ``async for chunk in stream`` works.
+
+    Args:
+        opener: runs the ``open_blob`` flow (the client builds it).
+        download, body: the first answer.
+        verify: hash while streaming and check at EOF (off only for callers that hash
+            themselves with :attr:`verifier`, e.g. ``pull`` hashing in its writer thread).
+    """
+
+    def __init__(
+        self,
+        opener: Opener,
+        download: BlobDownload,
+        body: AsyncBody,
+        *,
+        verify: bool = True,
+        max_resumes: int = MAX_RESUMES,
+    ) -> None:
+        self.verifier: DigestVerifier = download.verifier()
+        self.download = download
+        self.resumes = 0
+        self._opener = opener
+        self._body: AsyncBody | None = body
+        self._skip = download.skip
+        self._position = 0
+        self._verify = verify
+        self._max_resumes = max_resumes
+        self._eof = False
+        self._closed = False
+        self._reading = False
+
+    @property
+    def position(self) -> int:
+        """Bytes of the blob delivered so far."""
+        return self._position
+
+    @property
+    def size(self) -> int | None:
+        """The expected size, if known."""
+        return self.download.size
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """The next bytes of the blob; ``b""`` only after it was verified."""
+        if self._closed:
+            raise trio.ClosedResourceError("the blob stream was closed")
+        if self._reading:
+            raise trio.BusyResourceError("another task is reading this blob")
+        if self._eof:
+            return b""
+        self._reading = True
+        try:
+            chunk = await self._next(max_bytes)
+            if not chunk:
+                if self._verify:
+                    self.verifier.finish()
+                self._eof = True
+                return b""
+            if self._verify:
+                if len(chunk) >= OFFLOAD_BYTES:
+                    await trio.to_thread.run_sync(self.verifier.update, chunk)
+                else:
+                    self.verifier.update(chunk)
+            return chunk
+        except BaseException:
+            self._close_body()
+            raise
+        finally:
+            self._reading = False
+
+    async def _next(self, max_bytes: int | None) -> bytes:
+        while True:
+            body = self._body
+            if body is None:
+                raise LocalProtocolError("blob stream has no body")
+            try:
+                chunk = await body.receive_some(max_bytes)
+            except TransportError as exc:
+                await self._resume(exc)
+                continue
+            if not isinstance(chunk, bytes | bytearray):
+                raise LocalProtocolError("the body yielded a non-bytes chunk")
+            if self._skip:
+                dropped = min(self._skip, len(chunk))
+                self._skip -= dropped
+                chunk = chunk[dropped:]
+                if not chunk:
+                    continue
+            self._position += len(chunk)
+            return bytes(chunk)
+
+    async def _resume(self, cause: TransportError) -> None:
+        self._close_body()
+        if self.resumes >= self._max_resumes:
+            raise cause
+        self.resumes += 1
+        before = self._position
+        try:
+            download, body = await self._opener((self.download, before))
+        except RegistryClientError as exc:
+            exc.add_note(f"resuming blob {self.download.digest} at byte {before} failed")
+            raise
+        if body is None:
+            raise LocalProtocolError("open_blob ended without a body to stream")
+        self.download = download
+        self._body = body
+        self._skip = download.skip
+
+    def _close_body(self) -> None:
+        if self._body is not None:
+            self._body.discard()
+            self._body = None
+
+    async def aclose(self) -> None:
+        """Close; an unfinished body closes its connection."""
+        self._closed = True
+        self._close_body()
+        await trio.lowlevel.checkpoint()
