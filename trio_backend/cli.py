@@ -29,6 +29,7 @@ from sansio_registry.session import ClientConfig
 from trio_backend.auth_files import load_auth_files
 from trio_backend.client import RegistryClient, open_client
 from trio_backend.config_files import load_registries_conf
+from trio_backend.pull import progress_stream, pull_image
 from trio_backend.summary import inspect_summary
 from trio_backend.tls import TLSConfig
 
@@ -117,6 +118,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message}\n")
 
 
+def _access_flags() -> _Parser:
+    """Flags every registry-reading command shares (skopeo's names)."""
+    access = _Parser(add_help=False)
+    access.add_argument(
+        "--tls-verify",
+        type=parse_bool,
+        default=None,
+        metavar="BOOL",
+        help="require HTTPS and verify certificates (--tls-verify=false to allow HTTP)",
+    )
+    access.add_argument("--cert-dir", metavar="DIR", help="extra CAs (*.crt) and client certs")
+    access.add_argument("--creds", metavar="USER[:PASS]", help="credentials for the registry")
+    access.add_argument("--no-creds", action="store_true", help="access anonymously")
+    access.add_argument(
+        "--authfile",
+        metavar="FILE",
+        help="auth.json (default: $REGISTRY_AUTH_FILE, then the usual places)",
+    )
+    access.add_argument("--registry-token", metavar="TOKEN", help="bearer token to send")
+    return access
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
     parser = _Parser(prog=PROG, description="Read images from container registries.")
@@ -143,8 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up after DUR (e.g. 30s, 2m); default 5m",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    access = _access_flags()
 
-    inspect = sub.add_parser("inspect", help="print an image's manifest or a summary")
+    inspect = sub.add_parser(
+        "inspect", parents=[access], help="print an image's manifest or a summary"
+    )
     inspect.add_argument(
         "--raw",
         action="store_true",
@@ -153,26 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--config", action="store_true", help="show the image config")
     inspect.add_argument("--no-tags", action="store_true", help="do not list the repo's tags")
     inspect.add_argument(
-        "--tls-verify",
-        type=parse_bool,
-        nargs="?",
-        const=True,
-        default=None,
-        metavar="BOOL",
-        help="require HTTPS and verify certificates",
-    )
-    inspect.add_argument("--cert-dir", metavar="DIR", help="extra CAs (*.crt) and client certs")
-    inspect.add_argument("--creds", metavar="USER[:PASS]", help="credentials for the registry")
-    inspect.add_argument("--no-creds", action="store_true", help="access anonymously")
-    inspect.add_argument(
-        "--authfile",
-        metavar="FILE",
-        help="auth.json (default: $REGISTRY_AUTH_FILE, then the usual places)",
-    )
-    inspect.add_argument("--registry-token", metavar="TOKEN", help="bearer token to send")
-    inspect.add_argument(
         "refs", nargs="+", metavar="REF", help="[docker://]HOST/NAME[:TAG|@DIGEST]"
     )
+
+    pull = sub.add_parser(
+        "pull",
+        parents=[access],
+        help="copy an image into DIR in skopeo's dir: layout, every byte verified",
+    )
+    pull.add_argument(
+        "--jobs", "-j", type=int, default=4, metavar="N", help="blobs downloaded at once (4)"
+    )
+    pull.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    pull.add_argument("ref", metavar="REF", help="[docker://]HOST/NAME[:TAG|@DIGEST]")
+    pull.add_argument("dir", metavar="DIR", help="destination directory")
 
     digest = sub.add_parser("manifest-digest", help="print the digest of a manifest file")
     digest.add_argument("file", metavar="FILE")
@@ -315,11 +335,36 @@ def _manifest_digest(args: argparse.Namespace) -> None:
     sys.stdout.write(f"{manifest_digest(raw)}\n")
 
 
+async def _pull(args: argparse.Namespace, settings: _Settings) -> None:
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    try:
+        ref = ImageRef.parse(_strip_transport(args.ref))
+    except RegistryClientError as exc:
+        raise _RefError(args.ref, exc) from exc
+    out = progress_stream(args.quiet)
+    async with open_client(settings.config, tls=settings.tls) as client:
+        try:
+            result = await pull_image(
+                client, ref, Path(args.dir), jobs=args.jobs, progress_out=out
+            )
+        except RegistryClientError as exc:
+            raise _RefError(args.ref, exc) from exc
+    if out is not None:
+        out.write(
+            f"Wrote {len(result.blobs)} blobs and manifest {result.manifest.digest}"
+            f" to {result.directory}\n"
+        )
+
+
 async def _run(args: argparse.Namespace) -> None:
     timeout = args.command_timeout if args.command_timeout else DEFAULT_COMMAND_TIMEOUT
     settings = _settings(args)
     with trio.fail_after(timeout):
-        await _inspect(args, settings)
+        if args.command == "pull":
+            await _pull(args, settings)
+        else:
+            await _inspect(args, settings)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,275 @@
+"""``pull``: copy an image into a directory in the layout of skopeo's ``dir:`` transport.
+
+Layout (containers/image ``directory`` transport): ``manifest.json`` (the image's manifest,
+the chosen instance for a list), one file per blob named by its hex digest, and ``version``.
+Blobs download concurrently (bounded); each is written to a temporary name and renamed only
+once its size and digest were verified, and ``manifest.json``/``version`` are written last, so
+an interrupted pull never leaves a directory that looks complete.
+
+Throughput: the event loop only receives; hashing and writing happen together in a worker
+thread, one 1 MiB buffer at a time (hashlib and ``os.write`` release the GIL), while the next
+buffer is being received.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, TextIO
+
+import trio
+
+from sansio_registry.digest import Digest, DigestVerifier
+from sansio_registry.errors import RemoteProtocolError
+from sansio_registry.flows.manifest import ImageSource, Manifest
+from sansio_registry.manifest import ImageManifest, Schema1Manifest, parse_manifest
+from sansio_registry.reference import ImageRef
+from trio_backend.client import RegistryClient
+
+__all__ = ["DIR_VERSION", "BlobSpec", "PullResult", "Progress", "blobs_of", "pull_image"]
+
+DIR_VERSION: Final = b"Directory Transport Version: 1.1\n"
+BUFFER_BYTES: Final = 1024 * 1024
+_QUEUED_BUFFERS: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class BlobSpec:
+    """One blob to fetch, from the manifest's descriptor."""
+
+    digest: Digest
+    size: int | None
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    """What a pull wrote."""
+
+    reference: ImageRef
+    manifest: Manifest
+    directory: Path
+    blobs: tuple[BlobSpec, ...]
+    bytes_downloaded: int
+    resumes: int
+
+
+def blobs_of(manifest: Manifest) -> tuple[BlobSpec, ...]:
+    """Config and layers of a single-image manifest, each digest once, in manifest order."""
+    document = parse_manifest(manifest.raw, manifest.media_type)
+    specs: list[BlobSpec] = []
+    if isinstance(document, ImageManifest):
+        config = document.config
+        specs.append(BlobSpec(Digest.parse(config.digest), config.size))
+        for layer in document.layers:
+            specs.append(BlobSpec(Digest.parse(layer.digest), layer.size, tuple(layer.urls or ())))
+    elif isinstance(document, Schema1Manifest):
+        specs.extend(BlobSpec(Digest.parse(layer.blob_sum), None) for layer in document.fs_layers)
+    else:
+        raise RemoteProtocolError(f"{manifest.media_type} is not a single-image manifest")
+    seen: set[Digest] = set()
+    unique = []
+    for spec in specs:
+        if spec.digest not in seen:
+            seen.add(spec.digest)
+            unique.append(spec)
+    return tuple(unique)
+
+
+@dataclass
+class Progress:
+    """Bytes and rates per blob and in total, drawn on a terminal; silent otherwise."""
+
+    out: TextIO | None
+    total: int = 0
+    done: int = 0
+    blobs: int = 0
+    finished: int = 0
+    started_at: float = 0.0
+    lines: list[str] = field(default_factory=list)
+
+    def start(self, specs: tuple[BlobSpec, ...]) -> None:
+        self.total = sum(spec.size or 0 for spec in specs)
+        self.blobs = len(specs)
+        self.started_at = trio.current_time()
+
+    def advance(self, nbytes: int) -> None:
+        self.done += nbytes
+
+    def blob_done(self, spec: BlobSpec, seconds: float) -> None:
+        self.finished += 1
+        if self.out is not None:
+            size = spec.size or 0
+            rate = size / seconds / 2**20 if seconds > 0 else 0.0
+            self._clear()
+            self.out.write(
+                f"Copied blob {spec.digest.hex[:12]}  {_mib(size)}  {rate:7.1f} MiB/s\n"
+            )
+            self.draw()
+
+    def draw(self) -> None:
+        if self.out is None:
+            return
+        elapsed = max(trio.current_time() - self.started_at, 1e-9)
+        rate = self.done / elapsed / 2**20
+        self.out.write(
+            f"\r{self.finished}/{self.blobs} blobs  {_mib(self.done)} / {_mib(self.total)}"
+            f"  {rate:7.1f} MiB/s"
+        )
+        self.out.flush()
+
+    def _clear(self) -> None:
+        if self.out is not None:
+            self.out.write("\r\x1b[K")
+
+    def finish(self) -> None:
+        if self.out is not None:
+            self._clear()
+            self.out.flush()
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:8.1f} MiB"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _hash_and_write(verifier: DigestVerifier, fd: int, data: bytes) -> None:
+    verifier.update(data)
+    _write_all(fd, data)
+
+
+def _temp_name(directory: Path, name: str) -> Path:
+    return directory / f".{name}.partial-{secrets.token_hex(4)}"
+
+
+def _prepare(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in (directory / "manifest.json", directory / "version"):
+        stale.unlink(missing_ok=True)  # what is there no longer describes complete contents
+
+
+def _write_file_atomically(directory: Path, name: str, data: bytes) -> None:
+    tmp = _temp_name(directory, name)
+    tmp.write_bytes(data)
+    tmp.replace(directory / name)
+
+
+async def _download(
+    client: RegistryClient,
+    source: ImageSource,
+    spec: BlobSpec,
+    directory: Path,
+    progress: Progress,
+) -> int:
+    """One blob into ``directory/<hex>``; returns how many resumes it needed."""
+    started = trio.current_time()
+    final = directory / spec.digest.hex
+    tmp = _temp_name(directory, spec.digest.hex)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    renamed = False
+    try:
+        async with client.open_blob(
+            source, spec.digest, size=spec.size, urls=spec.urls, verify=False
+        ) as stream:
+            verifier = stream.verifier
+            send, receive = trio.open_memory_channel[bytes](_QUEUED_BUFFERS)
+
+            async def writer() -> None:
+                async with receive:
+                    async for data in receive:
+                        await trio.to_thread.run_sync(_hash_and_write, verifier, fd, data)
+                        progress.advance(len(data))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(writer)
+                async with send:
+                    buffer = bytearray()
+                    async for chunk in stream:
+                        buffer += chunk
+                        if len(buffer) >= BUFFER_BYTES:
+                            await send.send(bytes(buffer))
+                            buffer.clear()
+                    if buffer:
+                        await send.send(bytes(buffer))
+            verifier.finish()
+            resumes = stream.resumes
+        os.close(fd)
+        fd = -1
+        await trio.to_thread.run_sync(tmp.replace, final)
+        renamed = True
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if not renamed:
+            # Synchronous on purpose: this also runs while the task is being cancelled.
+            tmp.unlink(missing_ok=True)
+    progress.blob_done(spec, trio.current_time() - started)
+    return resumes
+
+
+async def pull_image(
+    client: RegistryClient,
+    ref: ImageRef,
+    directory: Path,
+    *,
+    jobs: int = 4,
+    progress_out: TextIO | None = None,
+    on_manifest: Callable[[Manifest], None] | None = None,
+) -> PullResult:
+    """Copy ``ref`` into ``directory`` (created if missing) as skopeo's ``dir:`` does."""
+    source = await client.open_image(ref)
+    manifest = await client.resolve_image(source)
+    if on_manifest is not None:
+        on_manifest(manifest)
+    specs = blobs_of(manifest)
+    await trio.to_thread.run_sync(_prepare, directory)
+    progress = Progress(progress_out)
+    progress.start(specs)
+    limiter = trio.CapacityLimiter(max(1, jobs))
+    resumes = 0
+
+    async def one(spec: BlobSpec) -> None:
+        nonlocal resumes
+        async with limiter:
+            resumes += await _download(client, source, spec, directory, progress)
+
+    async def ticker() -> None:
+        while True:
+            progress.draw()
+            await trio.sleep(0.2)
+
+    async with trio.open_nursery() as nursery:
+        if progress_out is not None:
+            nursery.start_soon(ticker)
+        async with trio.open_nursery() as downloads:
+            for spec in specs:
+                downloads.start_soon(one, spec)
+        nursery.cancel_scope.cancel()
+    progress.finish()
+    await trio.to_thread.run_sync(_write_file_atomically, directory, "manifest.json", manifest.raw)
+    await trio.to_thread.run_sync(_write_file_atomically, directory, "version", DIR_VERSION)
+    return PullResult(
+        reference=ref,
+        manifest=manifest,
+        directory=directory,
+        blobs=specs,
+        bytes_downloaded=progress.done,
+        resumes=resumes,
+    )
+
+
+def progress_stream(quiet: bool) -> TextIO | None:
+    """stderr when it is a terminal and not ``-q``."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return sys.stderr
