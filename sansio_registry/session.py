@@ -52,13 +52,11 @@ class ClientConfig:
         """The credentials an attempt at ``physical`` may use.
 
         Explicit credentials go only to the logical registry's own host (SPEC §3: a mirror or a
-        rewritten location on another host never sees them); otherwise auth files are
-        consulted for the physical name.
+        rewritten location on another host never sees them); every other host gets what the
+        auth files hold for its physical name, as skopeo does.
         """
-        if self.credentials is not None:
-            if physical.domain == logical.domain:
-                return self.credentials
-            return None
+        if self.credentials is not None and physical.domain == logical.domain:
+            return self.credentials
         if not self.use_auth_files:
             return None
         return lookup_credentials(self.auth_files, physical.name)

@@ -3,9 +3,9 @@
 :class:`BlobStream` reads the body the driver kept for the core's ``open_blob`` flow. When the
 connection breaks mid-body it runs the flow again with ``resume=(download, offset)`` (a
 ``Range`` request to the same place, then the later ones) and carries on from the byte
-reached, the hash state intact; a bounded number of resumes, each of which must have made
-progress. EOF (``b""``) is reported only after the size and the digest were checked; a
-failed or closed stream closes its connection.
+reached, the hash state intact; at most :data:`MAX_RESUMES` resumes per blob. EOF (``b""``)
+is reported only after the size and the digest were checked; a failed or closed stream closes
+its connection, and a failed one raises ``trio.BrokenResourceError`` from then on.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class BlobStream(trio.abc.ReceiveStream):
         self._eof = False
         self._closed = False
         self._reading = False
+        self._failure: BaseException | None = None
 
     @property
     def position(self) -> int:
@@ -83,6 +84,11 @@ class BlobStream(trio.abc.ReceiveStream):
             raise trio.ClosedResourceError("the blob stream was closed")
         if self._reading:
             raise trio.BusyResourceError("another task is reading this blob")
+        if self._failure is not None:
+            # trio's convention after a failed (or cancelled) receive; the body is gone.
+            raise trio.BrokenResourceError(
+                f"blob {self.download.digest} failed at byte {self._position}"
+            ) from self._failure
         if self._eof:
             return b""
         self._reading = True
@@ -99,7 +105,8 @@ class BlobStream(trio.abc.ReceiveStream):
                 else:
                     self.verifier.update(chunk)
             return chunk
-        except BaseException:
+        except BaseException as exc:
+            self._failure = exc
             self._close_body()
             raise
         finally:
@@ -113,6 +120,11 @@ class BlobStream(trio.abc.ReceiveStream):
             try:
                 chunk = await body.receive_some(max_bytes)
             except TransportError as exc:
+                if self.size is not None and self._position == self.size:
+                    # Every byte is here; only the framing's end was lost (a chunked body
+                    # without its last chunk). A Range from the end would get 416.
+                    self._close_body()
+                    return b""
                 await self._resume(exc)
                 continue
             if not isinstance(chunk, bytes | bytearray):
@@ -129,6 +141,10 @@ class BlobStream(trio.abc.ReceiveStream):
     async def _resume(self, cause: TransportError) -> None:
         self._close_body()
         if self.resumes >= self._max_resumes:
+            cause.add_note(
+                f"gave up on blob {self.download.digest} at byte {self._position} "
+                f"after {self.resumes} resumes"
+            )
             raise cause
         self.resumes += 1
         before = self._position

@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 
 import trio
 
-from sansio_registry.errors import BodyTooLarge, RegistryClientError
+from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
 from sansio_registry.http import Request, Response, ResponseHead
 from sansio_registry.session import RegistryState
@@ -87,8 +87,9 @@ class Coalescer:
             await waiting.done.wait()
             if waiting.response is not None:
                 return waiting.response
-            if waiting.error is not None:
-                raise waiting.error
+            shared = _fresh_copy(waiting.error)
+            if shared is not None:
+                raise shared from waiting.error
             return await transport.fetch(request)  # the leader was cancelled: go ourselves
         mine = _InFlight()
         self._inflight[key] = mine
@@ -101,6 +102,15 @@ class Coalescer:
         finally:
             del self._inflight[key]
             mine.done.set()
+
+
+def _fresh_copy(error: RegistryClientError | None) -> RegistryClientError | None:
+    """A new exception object for each waiter: flows add notes to what they catch."""
+    if isinstance(error, BodyTooLarge):
+        return BodyTooLarge(error.limit)
+    if isinstance(error, TransportError):
+        return TransportError(str(error))
+    return None
 
 
 async def drive(

@@ -27,6 +27,7 @@ def inspect_summary(
     """skopeo's ``inspectOutput``: keys in skopeo's order, ``Digest`` of the top manifest."""
     document = parse_manifest(image.raw, image.media_type)
     config: ImageConfig | None = parse_image_config(config_raw) if config_raw else None
+    tag = ""
     layers: list[str] = []
     layers_data: list[dict[str, Any]] = []
     architecture = os = variant = created = docker_version = ""
@@ -45,6 +46,10 @@ def inspect_summary(
             )
     elif isinstance(document, Schema1Manifest):
         architecture = document.architecture or ""
+        tag = document.tag
+        if config is None and document.history:
+            # Go's Schema1.Inspect: the newest v1Compatibility entry is the image's config.
+            config = parse_image_config(document.history[0].v1_compatibility.encode())
         for fs_layer in reversed(document.fs_layers):
             layers.append(fs_layer.blob_sum)
             layers_data.append(
@@ -59,7 +64,11 @@ def inspect_summary(
         if config.config is not None:
             labels = dict(config.config.labels) if config.config.labels else None
             env = list(config.config.env) if config.config.env else None
-    out: dict[str, Any] = {"Name": ref.name, "Digest": str(top.digest), "RepoTags": tags}
+    out: dict[str, Any] = {"Name": ref.name}
+    if tag:
+        out["Tag"] = tag  # skopeo prints it for schema1 images only
+    out["Digest"] = str(top.digest)
+    out["RepoTags"] = tags
     out["Created"] = created or None
     out["DockerVersion"] = docker_version
     out["Labels"] = labels

@@ -112,6 +112,25 @@ def _content_length(head: ResponseHead) -> int | None:
     return int(value.strip())
 
 
+def _blob_size(head: ResponseHead, size: int | None) -> int | None:
+    """The whole blob's size: the descriptor's, else the answer's.
+
+    A 206's ``Content-Length`` is only the rest of the blob; its ``Content-Range`` total (or
+    start + length) is the whole.
+    """
+    if size is not None:
+        return size
+    length = _content_length(head)
+    if head.status != 206:
+        return length
+    match = _CONTENT_RANGE.fullmatch((head.headers.get("Content-Range") or "").strip())
+    if match is None:
+        return None
+    if match.group(3) != "*":
+        return int(match.group(3))
+    return int(match.group(1)) + length if length is not None else None
+
+
 def _accepts(head: ResponseHead, offset: int) -> tuple[bool, int]:
     """Whether ``head`` answers a request for the blob from ``offset``: (ok, bytes to skip)."""
     if offset == 0:
@@ -170,7 +189,7 @@ def _external(
         if ok:
             return BlobDownload(
                 digest=digest,
-                size=size if size is not None else _content_length(head),
+                size=_blob_size(head, size),
                 head=head,
                 place=place,
                 url=url,
@@ -220,7 +239,7 @@ def _from_registry(
             continue
         return BlobDownload(
             digest=digest,
-            size=size if size is not None else _content_length(head),
+            size=_blob_size(head, size),
             head=head,
             place=place,
             url=f"{reference.name}@{digest}",
@@ -244,6 +263,8 @@ def _open_blob(
     resume: tuple[BlobDownload, int] | None,
 ) -> Steps[BlobDownload]:
     first, offset = (resume[0].place, resume[1]) if resume is not None else (0, 0)
+    if size is None and resume is not None:
+        size = resume[0].size  # learnt from the first answer: the whole blob
     usable = [url for url in urls if _usable_url(url)]
     if usable:
         return (yield from _external(digest, usable, size, source.endpoint, first, offset))

@@ -50,6 +50,9 @@ def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
             purpose=Purpose.PING,
             max_body=_PING_MAX_BODY,
             tls_verify=not insecure,
+            # Concurrent first requests to one registry share one ping (the shell
+            # single-flights requests with equal keys).
+            coalesce_key=("ping", scheme, host, insecure),
         )
         try:
             response = yield from retry_429(request, fetch)
