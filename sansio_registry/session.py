@@ -13,6 +13,7 @@ from typing import Final
 from sansio_registry.auth import Credentials, TokenCache
 from sansio_registry.config.auth_json import AuthFile, lookup_credentials
 from sansio_registry.config.registries_conf import RegistriesConf
+from sansio_registry.config.registries_d import RegistriesD
 from sansio_registry.flows.ping import PingResult
 from sansio_registry.manifest import WantedPlatform
 from sansio_registry.reference import ImageRef
@@ -37,6 +38,9 @@ class ClientConfig:
         verify_content_digest: check ``Docker-Content-Digest`` against the bytes; switch off
             only for registries known to send wrong values.
         platform: which instance of a manifest list an image resolves to.
+        registries_d: parsed registries.d (where lookaside signatures live, SPEC §13.3).
+        lookaside_default: the built-in lookaside when registries.d names none (a
+            ``file://`` URL; containers/image uses /var/lib/containers/sigstore for root).
     """
 
     registries: RegistriesConf = field(default_factory=RegistriesConf)
@@ -47,6 +51,8 @@ class ClientConfig:
     user_agent: str = DEFAULT_USER_AGENT
     verify_content_digest: bool = True
     platform: WantedPlatform | None = None
+    registries_d: RegistriesD = field(default_factory=RegistriesD)
+    lookaside_default: str = "file:///var/lib/containers/sigstore"
 
     def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
         """The credentials an attempt at ``physical`` may use.

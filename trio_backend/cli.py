@@ -23,6 +23,7 @@ import trio
 from sansio_registry.auth import Credentials
 from sansio_registry.digest import manifest_digest
 from sansio_registry.errors import RegistryClientError
+from sansio_registry.flows.delete import DeletionPlan
 from sansio_registry.manifest import WantedPlatform, cpu_variant, go_arch, go_os
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig
@@ -30,6 +31,7 @@ from trio_backend.auth_files import load_auth_files
 from trio_backend.client import RegistryClient, open_client
 from trio_backend.config_files import load_registries_conf
 from trio_backend.pull import progress_stream, pull_image
+from trio_backend.registries_d_files import load_registries_d
 from trio_backend.summary import inspect_summary
 from trio_backend.tls import TLSConfig
 
@@ -194,6 +196,24 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("ref", metavar="REF", help="[docker://]HOST/NAME[:TAG|@DIGEST]")
     pull.add_argument("dir", metavar="DIR", help="destination directory")
 
+    signatures = sub.add_parser(
+        "signatures",
+        parents=[access],
+        help="list every signature of an image (lookaside, API extension, sigstore)",
+    )
+    signatures.add_argument(
+        "-o", "--output-dir", metavar="DIR", help="also write signature-1… files into DIR"
+    )
+    signatures.add_argument("ref", metavar="REF", help="[docker://]HOST/NAME[:TAG|@DIGEST]")
+
+    delete = sub.add_parser(
+        "delete", parents=[access], help="delete an image and its lookaside signatures"
+    )
+    delete.add_argument(
+        "--dry-run", action="store_true", help="print what would be deleted; change nothing"
+    )
+    delete.add_argument("ref", metavar="REF", help="[docker://]HOST/NAME[:TAG|@DIGEST]")
+
     digest = sub.add_parser("manifest-digest", help="print the digest of a manifest file")
     digest.add_argument("file", metavar="FILE")
     return parser
@@ -230,8 +250,11 @@ def _settings(args: argparse.Namespace) -> _Settings:
     creds = _credentials(args)
     auth_files = () if args.no_creds else load_auth_files(authfile=args.authfile, env=env)
     wanted = _wanted_platform(args)
+    registries_d, lookaside_default = load_registries_d(explicit_dir=args.registries_d, env=env)
     config = ClientConfig(
         registries=registries,
+        registries_d=registries_d,
+        lookaside_default=lookaside_default,
         credentials=creds,
         auth_files=auth_files,
         use_auth_files=not args.no_creds,
@@ -357,12 +380,74 @@ async def _pull(args: argparse.Namespace, settings: _Settings) -> None:
         )
 
 
+def _parse_ref(text: str) -> ImageRef:
+    try:
+        return ImageRef.parse(_strip_transport(text))
+    except RegistryClientError as exc:
+        raise _RefError(text, exc) from exc
+
+
+async def _signatures(args: argparse.Namespace, settings: _Settings) -> None:
+    ref = _parse_ref(args.ref)
+    async with open_client(settings.config, tls=settings.tls) as client:
+        try:
+            found = await client.list_signatures(ref)
+        except RegistryClientError as exc:
+            raise _RefError(args.ref, exc) from exc
+    if args.output_dir:
+        out_dir = Path(args.output_dir)
+        await trio.to_thread.run_sync(_write_signatures, out_dir, [s.raw for s in found])
+    for number, signature in enumerate(found, 1):
+        claims = signature.claims
+        identity = claims.docker_reference if claims else "-"
+        claimed = claims.manifest_digest if claims else "-"
+        sys.stdout.write(
+            f"{number}\t{signature.source}\t{signature.format}\t{identity}\t{claimed}"
+            f"\t{len(signature.raw)}\t{signature.location}\n"
+        )
+
+
+def _write_signatures(directory: Path, blobs: list[bytes]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for number, blob in enumerate(blobs, 1):
+        (directory / f"signature-{number}").write_bytes(blob)
+
+
+async def _delete(args: argparse.Namespace, settings: _Settings) -> None:
+    ref = _parse_ref(args.ref)
+    async with open_client(settings.config, tls=settings.tls) as client:
+        try:
+            if args.dry_run:
+                plan = await client.plan_deletion(ref)
+                _print_plan(ref, plan)
+                return
+            done = await client.delete(ref)
+        except RegistryClientError as exc:
+            raise _RefError(args.ref, exc) from exc
+    sys.stdout.write(f"Deleted {ref.name}@{done.digest}\n")
+    for location in done.signatures_removed:
+        sys.stdout.write(f"  removed signature: {location}\n")
+
+
+def _print_plan(ref: ImageRef, plan: DeletionPlan) -> None:
+    sys.stdout.write(f"Would delete {ref.name}@{plan.digest}\n")
+    sys.stdout.write(f"  tags: {', '.join(plan.tags) or '(none)'}\n")
+    for location in plan.signatures:
+        sys.stdout.write(f"  signature: {location}\n")
+    if plan.signatures and not plan.writable:
+        sys.stdout.write("  (signatures are in a read-only lookaside: delete would refuse)\n")
+
+
 async def _run(args: argparse.Namespace) -> None:
     timeout = args.command_timeout if args.command_timeout else DEFAULT_COMMAND_TIMEOUT
     settings = _settings(args)
     with trio.fail_after(timeout):
         if args.command == "pull":
             await _pull(args, settings)
+        elif args.command == "signatures":
+            await _signatures(args, settings)
+        elif args.command == "delete":
+            await _delete(args, settings)
         else:
             await _inspect(args, settings)
 
@@ -391,7 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise exc.error from None
         code = getattr(exc.error, "code", "")
         suffix = f" [{code}]" if code else ""
-        mirrors = len(getattr(exc.error, "__notes__", ()))
+        notes: list[str] = getattr(exc.error, "__notes__", [])
+        mirrors = sum(1 for note in notes if note.startswith("mirror "))
+        others = [note for note in notes if not note.startswith("mirror ")]
+        if others:
+            suffix += "; " + "; ".join(others)
         if mirrors:
             suffix += f" ({mirrors} mirror(s) also failed; --debug shows them)"
         sys.stderr.write(f"{PROG}: {args.command} {exc.ref}: {_one_line(exc.error)}{suffix}\n")

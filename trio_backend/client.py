@@ -13,6 +13,7 @@ from sansio_registry.digest import Digest
 from sansio_registry.errors import LocalProtocolError
 from sansio_registry.flow import Flow
 from sansio_registry.flows.blob import BlobDownload, get_config_blob, open_blob
+from sansio_registry.flows.delete import Deletion, DeletionPlan, delete_image, plan_deletion
 from sansio_registry.flows.manifest import (
     ImageSource,
     Manifest,
@@ -20,10 +21,12 @@ from sansio_registry.flows.manifest import (
     open_image,
     resolve_platform,
 )
+from sansio_registry.flows.signatures import list_signatures
 from sansio_registry.flows.tags import list_tags
 from sansio_registry.manifest import ImageManifest, parse_manifest
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
+from sansio_registry.signature import Signature
 from trio_backend.blob import BlobStream
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
 from trio_backend.pool import ConnectionPool, PoolStatistics
@@ -135,6 +138,46 @@ class RegistryClient:
             yield stream
         finally:
             await stream.aclose()
+
+    async def list_signatures(
+        self, image: ImageSource | ImageRef | str, instance: Digest | str | None = None
+    ) -> tuple[Signature, ...]:
+        """Every signature containers/image would find for the image (or its ``instance``)."""
+        source = image if isinstance(image, ImageSource) else await self.open_image(image)
+        return await self._run(
+            list_signatures(
+                source,
+                state=self.state,
+                registries_d=self.config.registries_d,
+                default_dir=self.config.lookaside_default,
+                instance=None if instance is None else _as_digest(instance),
+                verify_content_digest=self.config.verify_content_digest,
+            )
+        )
+
+    async def plan_deletion(self, ref: ImageRef | str) -> DeletionPlan:
+        """What :meth:`delete` would remove: digest, tags pointing at it, signatures."""
+        return await self._run(
+            plan_deletion(
+                _as_ref(ref),
+                config=self.config,
+                state=self.state,
+                registries_d=self.config.registries_d,
+                default_dir=self.config.lookaside_default,
+            )
+        )
+
+    async def delete(self, ref: ImageRef | str) -> Deletion:
+        """Delete the image ``ref`` resolves to (every tag on its digest goes with it)."""
+        return await self._run(
+            delete_image(
+                _as_ref(ref),
+                config=self.config,
+                state=self.state,
+                registries_d=self.config.registries_d,
+                default_dir=self.config.lookaside_default,
+            )
+        )
 
     async def list_tags(self, source: ImageSource) -> list[str]:
         """Every tag of the source's repository (pages followed)."""

@@ -17,6 +17,7 @@ from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportE
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
 from sansio_registry.http import Request, Response, ResponseHead
 from sansio_registry.session import RegistryState
+from sansio_registry.testing.files import file_exchange, is_file_url
 
 __all__ = ["AsyncBody", "AsyncTransport", "Coalescer", "drive", "drive_streamed"]
 
@@ -169,7 +170,9 @@ async def drive_streamed(
                     return value, body
                 case Fetch(request=request):
                     try:
-                        if coalescer is not None:
+                        if is_file_url(request.url):
+                            response = await trio.to_thread.run_sync(file_exchange, request)
+                        elif coalescer is not None:
                             response = await coalescer.fetch(transport, request)
                         else:
                             response = await transport.fetch(request)

@@ -24,7 +24,7 @@ from typing import Final, TextIO
 import trio
 
 from sansio_registry.digest import Digest, DigestVerifier
-from sansio_registry.errors import RemoteProtocolError
+from sansio_registry.errors import RegistryClientError, RemoteProtocolError
 from sansio_registry.flows.manifest import ImageSource, Manifest
 from sansio_registry.manifest import ImageManifest, Schema1Manifest, parse_manifest
 from sansio_registry.reference import ImageRef
@@ -248,14 +248,21 @@ async def pull_image(
             progress.draw()
             await trio.sleep(0.2)
 
-    async with trio.open_nursery() as nursery:
-        if progress_out is not None:
-            nursery.start_soon(ticker)
-        async with trio.open_nursery() as downloads:
-            for spec in specs:
-                downloads.start_soon(one, spec)
-        nursery.cancel_scope.cancel()
-    progress.finish()
+    try:
+        async with trio.open_nursery() as nursery:
+            if progress_out is not None:
+                nursery.start_soon(ticker)
+            async with trio.open_nursery() as downloads:
+                for spec in specs:
+                    downloads.start_soon(one, spec)
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        failure = first_registry_error(group)
+        if failure is None:
+            raise
+        raise failure from None  # one blob's failure is the pull's failure
+    finally:
+        progress.finish()
     await trio.to_thread.run_sync(_write_file_atomically, directory, "manifest.json", manifest.raw)
     await trio.to_thread.run_sync(_write_file_atomically, directory, "version", DIR_VERSION)
     return PullResult(
@@ -266,6 +273,18 @@ async def pull_image(
         bytes_downloaded=progress.done,
         resumes=resumes,
     )
+
+
+def first_registry_error(group: BaseExceptionGroup[BaseException]) -> RegistryClientError | None:
+    """The first of our errors in a (nested) exception group, if there is one."""
+    for exc in group.exceptions:
+        if isinstance(exc, RegistryClientError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = first_registry_error(exc)
+            if found is not None:
+                return found
+    return None
 
 
 def progress_stream(quiet: bool) -> TextIO | None:

@@ -13,6 +13,7 @@ from typing import TypeVar
 from sansio_registry.errors import BodyTooLarge, RegistryClientError
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
 from sansio_registry.http import Request, Response
+from sansio_registry.testing.files import file_exchange, is_file_url
 
 __all__ = ["Transport", "run_sync"]
 
@@ -40,7 +41,10 @@ def run_sync(
                 return value
             case Fetch(request=request) | Open(request=request):
                 try:
-                    response = transport(request)
+                    if is_file_url(request.url):
+                        response = file_exchange(request)
+                    else:
+                        response = transport(request)
                 except RegistryClientError as exc:
                     step = flow.fail(exc)
                     continue
