@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Bytes asked of the socket per receive (and so the largest body chunk h11 hands us).
-CHUNK_SIZE: Final = 64 * 1024
+CHUNK_SIZE: Final = 256 * 1024
 #: Largest response head (status line + headers) or chunk header h11 may buffer.
 MAX_HEAD_SIZE: Final = 64 * 1024
 

@@ -10,6 +10,7 @@ import trio
 from sansio_registry.errors import LocalProtocolError, TransportError
 from sansio_registry.http import Headers, Origin, Purpose, Request
 from tests.backend.loopback import Exchange, serve, trio_test
+from trio_backend.http11 import CHUNK_SIZE
 from trio_backend.pool import ConnectionPool, PoolStatistics
 
 
@@ -175,7 +176,7 @@ async def test_open_streams_body_and_returns_connection_at_end() -> None:
             assert resp.head.headers.get("Content-Length") == str(len(body))
             got = bytearray()
             async for chunk in resp:
-                assert 0 < len(chunk) <= 65536
+                assert 0 < len(chunk) <= CHUNK_SIZE
                 got += chunk
             assert resp.is_complete
             assert await resp.receive_some() == b""
