@@ -225,11 +225,14 @@ class TLSConfig:
         if not verify:
             settings = replace(settings, verify=False)
         from_dir = self.cert_dir_contents_for(origin)
-        ctx = ssl.create_default_context()
-        ctx.set_alpn_protocols(["http/1.1"])
-        if not settings.verify:
+        if settings.verify:
+            ctx = ssl.create_default_context()
+        else:
+            # No verification: skip loading the system CA bundle (~30 ms per context).
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["http/1.1"])
         for ca in settings.ca_files:
             try:
                 ctx.load_verify_locations(cafile=ca)
