@@ -30,6 +30,7 @@ from sansio_registry.session import ClientConfig
 from trio_backend.auth_files import load_auth_files
 from trio_backend.client import RegistryClient, open_client
 from trio_backend.config_files import load_registries_conf
+from trio_backend.groups import first_exception
 from trio_backend.pull import progress_stream, pull_image
 from trio_backend.registries_d_files import load_registries_d
 from trio_backend.summary import inspect_summary
@@ -327,7 +328,7 @@ async def _inspect(args: argparse.Namespace, settings: _Settings) -> None:
                 for index in range(len(refs)):
                     nursery.start_soon(one, index)
         except BaseExceptionGroup as group:
-            first = _first_ref_error(group)
+            first = first_exception(group, _RefError)
             if first is None:
                 raise
             raise first from None
@@ -337,17 +338,6 @@ async def _inspect(args: argparse.Namespace, settings: _Settings) -> None:
         return
     payload = results[0] if len(results) == 1 else results
     sys.stdout.write(json.dumps(payload, indent=4) + "\n")
-
-
-def _first_ref_error(group: BaseExceptionGroup[BaseException]) -> _RefError | None:
-    for exc in group.exceptions:
-        if isinstance(exc, _RefError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = _first_ref_error(exc)
-            if found is not None:
-                return found
-    return None
 
 
 def _manifest_digest(args: argparse.Namespace) -> None:

@@ -29,6 +29,7 @@ from sansio_registry.flows.manifest import ImageSource, Manifest
 from sansio_registry.manifest import ImageManifest, Schema1Manifest, parse_manifest
 from sansio_registry.reference import ImageRef
 from trio_backend.client import RegistryClient
+from trio_backend.groups import first_exception
 
 __all__ = ["DIR_VERSION", "BlobSpec", "PullResult", "Progress", "blobs_of", "pull_image"]
 
@@ -271,7 +272,7 @@ async def pull_image(
                     downloads.start_soon(one, spec)
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        failure = first_registry_error(group)
+        failure = first_exception(group, RegistryClientError)
         if failure is None:
             raise
         raise failure from None  # one blob's failure is the pull's failure
@@ -287,18 +288,6 @@ async def pull_image(
         bytes_downloaded=progress.done,
         resumes=resumes,
     )
-
-
-def first_registry_error(group: BaseExceptionGroup[BaseException]) -> RegistryClientError | None:
-    """The first of our errors in a (nested) exception group, if there is one."""
-    for exc in group.exceptions:
-        if isinstance(exc, RegistryClientError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = first_registry_error(exc)
-            if found is not None:
-                return found
-    return None
 
 
 def progress_stream(quiet: bool) -> TextIO | None:

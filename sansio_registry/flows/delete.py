@@ -17,22 +17,19 @@ it (all of them go with it: deleting by digest is registry semantics) and the si
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
-
-import msgspec
 
 from sansio_registry.config.registries_d import RegistriesD
 from sansio_registry.digest import Digest
-from sansio_registry.errors import RegistryClientError, RemoteProtocolError
+from sansio_registry.errors import RegistryClientError
 from sansio_registry.flow import Flow, Steps, fetch
 from sansio_registry.flows.manifest import endpoint_for, fetch_manifest
 from sansio_registry.flows.pipeline import Endpoint, send
 from sansio_registry.flows.signatures import lookaside_signatures
-from sansio_registry.http import MAX_DELETE_BODY, MAX_MANIFEST_BODY, Headers, Purpose, Request
+from sansio_registry.flows.tags import tags_at
+from sansio_registry.http import MAX_DELETE_BODY, Headers, Purpose, Request
 from sansio_registry.manifest import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
-from sansio_registry.response_errors import registry_error, simple_error
-from sansio_registry.retry import parse_link_next
+from sansio_registry.response_errors import registry_error
 from sansio_registry.session import ClientConfig, RegistryState
 from sansio_registry.testing.files import is_file_url
 
@@ -43,8 +40,6 @@ __all__ = [
     "delete_image",
     "plan_deletion",
 ]
-
-_MAX_TAG_PAGES: Final = 1000
 
 
 class SignatureStorageReadOnly(RegistryClientError):
@@ -79,13 +74,6 @@ class Deletion:
     signatures_removed: tuple[str, ...]
 
 
-class _TagList(msgspec.Struct, frozen=True):
-    tags: list[str] | None = None
-
-
-_decode_tags: Final = msgspec.json.Decoder(_TagList)
-
-
 def _endpoint(ref: ImageRef, config: ClientConfig) -> Endpoint:
     config.registries.check_not_blocked(ref)
     insecure = config.registries.is_insecure(ref.name)
@@ -116,21 +104,7 @@ def _resolve(
 def _tags_on(
     endpoint: Endpoint, state: RegistryState, ref: ImageRef, digest: Digest, config: ClientConfig
 ) -> Steps[tuple[str, ...]]:
-    path: str | None = f"/v2/{endpoint.repository}/tags/list"
-    tags: list[str] = []
-    for _ in range(_MAX_TAG_PAGES):
-        if path is None:
-            break
-        response = yield from send(
-            endpoint, state, path, purpose=Purpose.TAGS, max_body=MAX_MANIFEST_BODY
-        )
-        if response.status != 200:
-            raise simple_error(response, method="GET", url=path, context="fetching tags list")
-        try:
-            tags.extend(_decode_tags.decode(response.body).tags or ())
-        except msgspec.DecodeError as exc:
-            raise RemoteProtocolError(f"decoding tags list: {exc}") from None
-        path = parse_link_next(response.headers.get("Link"))
+    tags = yield from tags_at(endpoint, state)
     pointing = []
     for tag in sorted(set(tags)):
         try:

@@ -15,13 +15,13 @@ import msgspec
 from sansio_registry.errors import RemoteProtocolError
 from sansio_registry.flow import Flow, Steps
 from sansio_registry.flows.manifest import ImageSource
-from sansio_registry.flows.pipeline import send
+from sansio_registry.flows.pipeline import Endpoint, send
 from sansio_registry.http import MAX_MANIFEST_BODY, Purpose
 from sansio_registry.response_errors import simple_error
 from sansio_registry.retry import parse_link_next
 from sansio_registry.session import RegistryState
 
-__all__ = ["MAX_TAG_PAGES", "list_tags"]
+__all__ = ["MAX_TAG_PAGES", "list_tags", "tags_at"]
 
 MAX_TAG_PAGES: Final = 1000
 
@@ -33,14 +33,15 @@ class _TagList(msgspec.Struct, frozen=True):
 _decode_tags: Final = msgspec.json.Decoder(_TagList)
 
 
-def _list_tags(source: ImageSource, state: RegistryState) -> Steps[list[str]]:
-    path: str | None = f"/v2/{source.endpoint.repository}/tags/list"
+def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
+    """Sub-flow: every tag of the endpoint's repository, pages followed."""
+    path: str | None = f"/v2/{endpoint.repository}/tags/list"
     tags: list[str] = []
     for _ in range(MAX_TAG_PAGES):
         if path is None:
             return tags
         response = yield from send(
-            source.endpoint, state, path, purpose=Purpose.TAGS, max_body=MAX_MANIFEST_BODY
+            endpoint, state, path, purpose=Purpose.TAGS, max_body=MAX_MANIFEST_BODY
         )
         if response.status != 200:
             raise simple_error(response, method="GET", url=path, context="fetching tags list")
@@ -51,10 +52,10 @@ def _list_tags(source: ImageSource, state: RegistryState) -> Steps[list[str]]:
         tags.extend(page.tags or ())
         path = parse_link_next(response.headers.get("Link"))
     raise RemoteProtocolError(
-        f"tags list of {source.physical.name} has over {MAX_TAG_PAGES} pages"
+        f"tags list of {endpoint.host}/{endpoint.repository} has over {MAX_TAG_PAGES} pages"
     )
 
 
 def list_tags(source: ImageSource, *, state: RegistryState) -> Flow[list[str]]:
     """Every tag of the source's repository, in the registry's order."""
-    return Flow(_list_tags(source, state))
+    return Flow(tags_at(source.endpoint, state))
