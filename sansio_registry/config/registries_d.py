@@ -39,6 +39,7 @@ __all__ = [
     "lookaside_url",
     "lookaside_file_path",
     "file_url",
+    "redact_url",
 ]
 
 #: The system registries.d directory (used when the per-user one does not exist).
@@ -196,7 +197,7 @@ _LOWER_HEX_RE: Final = re.compile(r"[0-9a-f]+")
 _USERINFO_PASSWORD_RE: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@?#:]*):[^/@?#]*@")
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """Hide a password in ``scheme://user:password@host`` (Go's ``URL.Redacted`` style)."""
     return _USERINFO_PASSWORD_RE.sub(r"\1:xxxxx@", url)
 
@@ -355,8 +356,8 @@ def lookaside_url(base: str, ref: ImageRef, digest: Digest, index: int) -> str:
             raise ValueError("path contains . or .. segments")
     except ValueError as exc:
         # Go's url.Error text: parse "<url>": <reason>
-        reason = f"parse {_go_quote(_redact(base))}: {exc}"
-        raise ConfigError(f"Invalid signature storage URL {_redact(base)}: {reason}") from None
+        reason = f"parse {_go_quote(redact_url(base))}: {exc}"
+        raise ConfigError(f"Invalid signature storage URL {redact_url(base)}: {reason}") from None
     path = f"{url.path}/{ref.path}@{digest.algorithm}={digest.hex}/signature-{index}"
     return url.render(path)
 
@@ -370,13 +371,13 @@ def lookaside_file_path(url: str) -> str:
     try:
         parsed = _parse_url(url)
     except ValueError as exc:
-        raise ConfigError(f"Invalid signature storage URL {_redact(url)}: {exc}") from None
+        raise ConfigError(f"Invalid signature storage URL {redact_url(url)}: {exc}") from None
     if parsed.scheme != "file":
-        raise ConfigError(f"Unsupported scheme when reading signature from {_redact(url)}")
+        raise ConfigError(f"Unsupported scheme when reading signature from {redact_url(url)}")
     if parsed.authority not in (None, "", "localhost"):
-        raise ConfigError(f"Unsupported host in file URL {_redact(url)}")
+        raise ConfigError(f"Unsupported host in file URL {redact_url(url)}")
     if "\x00" in parsed.path or not parsed.path.startswith("/"):
-        raise ConfigError(f"Invalid file URL {_redact(url)}")
+        raise ConfigError(f"Invalid file URL {redact_url(url)}")
     return parsed.path
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sansio_registry.config.registries_d import RegistriesD
+from sansio_registry.config.registries_d import RegistriesD, redact_url
 from sansio_registry.digest import Digest
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.flow import Flow, Steps, fetch
@@ -133,8 +133,9 @@ def _plan(
         ref, config, state, registries_d, default_dir
     )
     tags = yield from _tags_on(endpoint, state, ref, digest, config)
+    shown = tuple(redact_url(url) for url in signatures)
     return DeletionPlan(
-        reference=ref, digest=digest, tags=tags, signatures=signatures, writable=writable
+        reference=ref, digest=digest, tags=tags, signatures=shown, writable=writable
     )
 
 
@@ -161,7 +162,7 @@ def _delete(
         ref, config, state, registries_d, default_dir
     )
     if signatures and not writable:
-        raise SignatureStorageReadOnly(signatures)
+        raise SignatureStorageReadOnly(tuple(redact_url(url) for url in signatures))
     path = f"/v2/{endpoint.repository}/manifests/{digest}"
     response = yield from send(
         endpoint,
@@ -186,7 +187,7 @@ def _delete(
         )
         answer = yield from fetch(request)
         if answer.status in (200, 204):
-            removed.append(url)
+            removed.append(redact_url(url))
     return Deletion(reference=ref, digest=digest, signatures_removed=tuple(removed))
 
 

@@ -25,9 +25,9 @@ from typing import Final
 
 import msgspec
 
-from sansio_registry.config.registries_d import RegistriesD, lookaside_url
+from sansio_registry.config.registries_d import RegistriesD, lookaside_url, redact_url
 from sansio_registry.digest import Digest, DigestVerifier
-from sansio_registry.errors import RegistryResponseError, RemoteProtocolError
+from sansio_registry.errors import ConfigError, RegistryResponseError, RemoteProtocolError
 from sansio_registry.flow import Flow, Steps, fetch
 from sansio_registry.flows.exchange import follow_redirects
 from sansio_registry.flows.manifest import ImageSource, fetch_manifest
@@ -146,17 +146,23 @@ def _lookaside_get(url: str, user_agent: str) -> Steps[Response]:
 def lookaside_signatures(
     base: str, physical: ImageRef, digest: Digest, user_agent: str
 ) -> Steps[list[tuple[str, bytes]]]:
-    """Sub-flow: (url, bytes) of ``signature-1 …`` up to the first missing one (SPEC §13.4)."""
+    """Sub-flow: (url, bytes) of ``signature-1 …`` up to the first missing one (SPEC §13.4).
+
+    URLs in errors have their password hidden (SPEC §13.4); the returned URLs are the real
+    ones (callers show them with :func:`redact_url`).
+    """
     found: list[tuple[str, bytes]] = []
     for index in range(1, MAX_LOOKASIDE_SIGNATURES + 1):
         url = lookaside_url(base, physical, digest, index)
+        if not url.lower().startswith(("file:", "http://", "https://")):
+            raise ConfigError(f"Unsupported scheme when reading signature from {redact_url(url)}")
         response = yield from _lookaside_get(url, user_agent)
         if response.status == 404:
             return found
         if response.status != 200:
             reason = status_text(response.status) or response.reason
             raise RemoteProtocolError(
-                f"reading signature from {url}: status {response.status} ({reason})"
+                f"reading signature from {redact_url(url)}: status {response.status} ({reason})"
             )
         found.append((url, response.body))
     raise TooManySignatures(
@@ -239,7 +245,10 @@ def _list_signatures(
         blobs = yield from lookaside_signatures(
             base, source.physical, digest, source.endpoint.user_agent
         )
-        found += [_signature(n, "lookaside", url, blob) for n, (url, blob) in enumerate(blobs, 1)]
+        found += [
+            _signature(n, "lookaside", redact_url(url), blob)
+            for n, (url, blob) in enumerate(blobs, 1)
+        ]
     if registries_d.use_sigstore_attachments(source.physical):
         found += yield from _sigstore(source, state, digest, verify_content_digest)
     return tuple(found)
