@@ -22,6 +22,7 @@ from pathlib import Path
 from tests.lab.images import schema1_digest, sha256_digest
 from tests.lab.labs import Lab, plain_lab, tls_lab, token_lab
 from tests.lab.registry import LabError
+from tests.lab.skopeo import run_skopeo
 
 __all__ = ["cli_args", "main"]
 
@@ -95,12 +96,24 @@ def show_jobs(lab: Lab) -> bool:
         path.write_bytes(lab.inspect_raw(lab.images.app))
         digest = run_cli("manifest-digest", str(path))
         print(f"  manifest-digest: {digest.stdout.decode().strip()}")
+        target = Path(tmp) / "app-dir"
+        pulled = run_cli("pull", "-q", *cli_args(lab), lab.ref(lab.images.oci), str(target))
+        files = sorted(p.name for p in target.iterdir()) if pulled.returncode == 0 else []
+        shown = ", ".join(name[:12] for name in files)
+        print(f"  pull into a dir: layout: {len(files)} files ({shown})")
+        check = run_skopeo(["inspect", f"dir:{target}"], check=False)
+        print(f"  skopeo inspect dir: of our pull: exit {check.returncode}")
+        plan = run_cli("delete", "--dry-run", *cli_args(lab), lab.ref(lab.images.app))
+        print("  delete --dry-run: " + " | ".join(plan.stdout.decode().strip().splitlines()))
     missing = run_cli("inspect", *cli_args(lab), lab.ref("ns/app:no-such-tag"))
     print(f"  an error is one line, exit {missing.returncode}: {missing.stderr.decode().strip()}")
     return (
         summary.get("Architecture") == "arm64"
         and len(names) == 3
         and digest.stdout.decode().strip() == lab.images.app.digest
+        and pulled.returncode == 0
+        and check.returncode == 0
+        and plan.returncode == 0
         and missing.returncode == 1
     )
 
