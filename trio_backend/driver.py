@@ -40,6 +40,10 @@ class AsyncBody(Protocol):
         """The rest of the body, at most ``limit`` bytes (BodyTooLarge beyond)."""
         ...
 
+    async def read_prefix(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of the rest of the body; past that it is cut and closed."""
+        ...
+
     def discard(self) -> None:
         """Close now unless the body was read to its end."""
         ...
@@ -130,9 +134,7 @@ async def drive(
 async def _error_body(body: AsyncBody, limit: int) -> Response:
     """A non-2xx answer to ``Open``, read in full for the core to decode (cut at ``limit``)."""
     try:
-        data = await body.read_all(limit)
-    except BodyTooLarge:
-        data = b""  # an error body past the limit is not worth keeping; the status is
+        data = await body.read_prefix(limit)
     finally:
         body.discard()
     head = body.head

@@ -385,6 +385,29 @@ class StreamedResponse(trio.abc.ReceiveStream):
             self._buffer, self._pos = b"", 0
         return out
 
+    async def read_prefix(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of the rest of the body; a longer body is cut there.
+
+        For error bodies, which the core decodes from what it is given: anything past
+        ``limit`` is not read and the connection is closed.
+        """
+        chunks: list[bytes] = []
+        total = 0
+        while total < limit:
+            conn = self._conn
+            try:
+                data = await self.receive_some(limit - total)
+            except TransportError:
+                if conn is not None and conn.truncated and not 200 <= self.head.status < 300:
+                    break
+                raise
+            if not data:
+                break
+            chunks.append(data)
+            total += len(data)
+        self.discard()
+        return b"".join(chunks)
+
     async def read_all(self, limit: int) -> bytes:
         """The rest of the body, at most ``limit`` bytes.
 

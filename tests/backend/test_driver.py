@@ -103,6 +103,12 @@ class MemoryBody:
         self._pos = len(self.response.body)
         return rest
 
+    async def read_prefix(self, limit: int) -> bytes:
+        await trio.lowlevel.checkpoint()
+        rest = self.response.body[self._pos : self._pos + limit]
+        self._pos += len(rest)
+        return rest
+
     def discard(self) -> None:
         self.discarded = True
 
