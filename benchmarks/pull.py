@@ -49,6 +49,7 @@ class Samples:
 
     wall: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
+    stdout: str = ""
 
     @property
     def median_wall(self) -> float:
@@ -71,12 +72,30 @@ def timed(cmd: list[str], env: dict[str, str], samples: Samples, tmp: Path) -> N
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.decode()}")
     samples.wall.append(elapsed)
+    samples.stdout = proc.stdout.decode()
     if use_time:
         samples.rss_kib.append(int(rss_file.read_text().split()[-1]))
     else:
         after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if after > before:
             samples.rss_kib.append(after)
+
+
+_IN_PROCESS = """
+import sys, time, trio
+from pathlib import Path
+from sansio_registry import ClientConfig, ImageRef
+from trio_backend import open_client
+from trio_backend.pull import pull_image
+
+async def main():
+    async with open_client(ClientConfig(tls_verify=False)) as client:
+        t0 = time.perf_counter()
+        await pull_image(client, ImageRef.parse(sys.argv[1]), Path(sys.argv[2]))
+        print(time.perf_counter() - t0)
+
+trio.run(main)
+"""
 
 
 def fresh(directory: Path) -> Path:
@@ -101,6 +120,15 @@ def contenders(
         cmd = [sys.executable, "-m", "trio_backend", "pull", "-q", "--tls-verify=false"]
         timed([*cmd, ref, str(dest)], _ENV, out["sansio-registry pull"], tmp)
 
+    def in_process(out: dict[str, Samples]) -> None:
+        # The same pull through the library, timed inside the process: what an embedding
+        # application pays once Python and trio are loaded.
+        dest = fresh(tmp / "inproc")
+        samples = Samples()
+        timed([sys.executable, "-c", _IN_PROCESS, ref, str(dest)], _ENV, samples, tmp)
+        out["ours, in-process (library)"].wall.append(float(samples.stdout.split()[-1]))
+        out["ours, in-process (library)"].rss_kib.extend(samples.rss_kib)
+
     def startup(out: dict[str, Samples]) -> None:
         cmd = [sys.executable, "-c", "import trio_backend.cli"]
         timed(cmd, _ENV, out["ours: start-up + imports"], tmp)
@@ -119,7 +147,13 @@ def contenders(
             out["curl (transfer)"].wall[-1] + out["openssl dgst (hash)"].wall[-1]
         )
 
-    return {"ours": ours, "skopeo": skopeo, "floor": floor, "startup": startup}
+    return {
+        "ours": ours,
+        "skopeo": skopeo,
+        "floor": floor,
+        "startup": startup,
+        "in_process": in_process,
+    }
 
 
 def check_outputs(tmp: Path, image: PushedImage) -> None:
@@ -147,7 +181,9 @@ def table(results: dict[str, Samples], rounds: int, mib: float) -> None:
         rss = f"{samples.median_rss_mib:7.1f} MiB" if samples.rss_kib else f"{'-':>11}"
         rate = f"{mib / wall:7.0f}" if "start-up" not in name else f"{'-':>7}"
         print(f"  {name:28} {wall:8.3f}s  {rate}  {rss}  {ours / wall:6.2f}x")
+    inproc = results["ours, in-process (library)"].median_wall
     print(f"\n  ours/skopeo = {ours / skopeo:.2f}   ours/floor = {ours / floor:.2f}")
+    print(f"  in-process: ours/skopeo = {inproc / skopeo:.2f}   ours/floor = {inproc / floor:.2f}")
 
 
 def main() -> int:
@@ -164,6 +200,7 @@ def main() -> int:
         "curl (transfer)",
         "openssl dgst (hash)",
         "ours: start-up + imports",
+        "ours, in-process (library)",
     ]
     results = {name: Samples() for name in names}
     with (
