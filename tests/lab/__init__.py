@@ -12,6 +12,7 @@ checked against. Modules:
 - ``signing``: GPG keys, a served lookaside folder, ``skopeo copy --sign-by``.
 - ``client``: `LabHTTP`, the lab's own tiny HTTP client (pushing, probing quirks).
 - ``labs``: `plain_lab` / `basic_lab` / `token_lab` / `tls_lab` context managers -> `Lab`.
+- ``serving``: `Service` (``with`` from start/stop), `BackgroundHTTPServer`, `ServedRequest`.
 """
 
 __all__: list[str] = []

@@ -24,10 +24,10 @@ import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
+
+from tests.lab.serving import BackgroundHTTPServer, LoopbackService, ServedRequest
 
 __all__ = ["EXTENSION_HEADER", "ExtensionProxy", "ServedRequest", "atomic_entry"]
 
@@ -49,23 +49,6 @@ _HOP_BY_HOP = frozenset(
         "host",
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ServedRequest:
-    """One request the proxy answered (itself or via the upstream)."""
-
-    method: str
-    path: str
-    headers: tuple[tuple[str, str], ...]
-    status: int
-
-    def header(self, name: str) -> str | None:
-        found = None
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                found = value
-        return found
 
 
 def atomic_entry(
@@ -123,11 +106,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
     owner: ExtensionProxy
 
 
-class ExtensionProxy:
+class ExtensionProxy(LoopbackService):
     """A reverse proxy adding the signature extension to a plain-http ``upstream`` registry.
 
     ``upstream`` is ``host:port`` of the real registry. ``signatures`` maps
@@ -149,17 +131,8 @@ class ExtensionProxy:
             key: [dict(e) for e in value] for key, value in (signatures or {}).items()
         }
         self._requests: list[ServedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundHTTPServer[_Server] | None = None
         self.port = 0
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
 
     def set_signatures(self, name: str, digest: str, blobs: Sequence[bytes]) -> None:
         """Serve ``blobs`` as the atomic version-2 signatures of ``name@digest``."""
@@ -221,32 +194,13 @@ class ExtensionProxy:
             conn.close()
 
     def start(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.owner = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        background = BackgroundHTTPServer(_Server, _Handler)
+        background.server.owner = self
+        self.port = background.port
+        self._server = background.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        background, self._server = self._server, None
+        if background is not None:
+            background.stop()

@@ -14,31 +14,13 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from types import TracebackType
 from typing import ClassVar, Self
 
 from tests.lab.faultproxy import Fault, Rule
 from tests.lab.images import Blob
+from tests.lab.serving import BackgroundHTTPServer, LoopbackService, ServedRequest
 
 __all__ = ["ServedRequest", "StaticServer", "redirect_blobs", "blob_paths"]
-
-
-@dataclass(frozen=True, slots=True)
-class ServedRequest:
-    """One request the static server answered."""
-
-    method: str
-    path: str
-    headers: tuple[tuple[str, str], ...]
-    status: int
-
-    def header(self, name: str) -> str | None:
-        found = None
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                found = value
-        return found
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -72,11 +54,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
     owner: StaticServer
 
 
-class StaticServer:
+class StaticServer(LoopbackService):
     """Serve ``files`` (path -> bytes) on ``127.0.0.1:<free port>``; a context manager.
 
     ``status`` overrides the answer for a path (a 404 or 500 even where a file exists).
@@ -92,17 +73,8 @@ class StaticServer:
         self.status: dict[str, int] = dict(status or {})
         self._lock = threading.Lock()
         self._requests: list[ServedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundHTTPServer[_Server] | None = None
         self.port = 0
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
 
     def url_for(self, path: str) -> str:
         return self.url + path
@@ -121,35 +93,16 @@ class StaticServer:
         return [v for r in self.requests if (v := r.header("Authorization")) is not None]
 
     def start(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.owner = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        background = BackgroundHTTPServer(_Server, _Handler)
+        background.server.owner = self
+        self.port = background.port
+        self._server = background.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        background, self._server = self._server, None
+        if background is not None:
+            background.stop()
 
 
 def blob_paths(repo: str, blobs: Iterable[Blob]) -> dict[str, bytes]:

@@ -34,8 +34,9 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
+
+from tests.lab.serving import LoopbackService, last_header, listen_loopback
 
 __all__ = [
     "BLOB_GET",
@@ -126,11 +127,7 @@ class SeenRequest:
 
     def header(self, name: str) -> str | None:
         """The last value of header ``name`` (case-insensitive), or None."""
-        found = None
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                found = value
-        return found
+        return last_header(self.headers, name)
 
 
 @dataclass(slots=True)
@@ -197,14 +194,6 @@ def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]]]:
     return lines[0], headers
 
 
-def _get(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    found = None
-    for key, value in headers:
-        if key.lower() == name:
-            found = value
-    return found
-
-
 def _build_head(first: str, headers: Sequence[tuple[str, str]]) -> bytes:
     lines = [first, *(f"{k}: {v}" for k, v in headers), "", ""]
     return "\r\n".join(lines).encode("latin-1")
@@ -216,7 +205,7 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
-class FaultProxy:
+class FaultProxy(LoopbackService):
     """Forward ``127.0.0.1:<port>`` to ``upstream`` (``host:port``), applying `Rule`\\ s.
 
     A context manager; ``io_timeout`` bounds every socket wait, ``stall_limit`` how long a
@@ -246,14 +235,6 @@ class FaultProxy:
         self.set_rules(rules)
 
     # -- configuration and records ---------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
 
     def set_rules(self, rules: Sequence[Rule]) -> None:
         """Replace the rules (their counters start afresh)."""
@@ -304,10 +285,7 @@ class FaultProxy:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
+        sock = listen_loopback()
         self.port = sock.getsockname()[1]
         self._listener = sock
         self._spawn(self._accept_loop)
@@ -359,17 +337,6 @@ class FaultProxy:
         for thread in threads:
             thread.join(timeout=5)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # -- one client connection ---------------------------------------------------------------
 
     def _serve(self, client: socket.socket, number: int) -> None:
@@ -395,9 +362,9 @@ class FaultProxy:
         if len(parts) != 3:
             raise _Closed(f"bad request line {first!r}")
         method, target, _version = parts
-        if _get(headers, "transfer-encoding") is not None:
+        if last_header(headers, "transfer-encoding") is not None:
             raise _Closed("chunked request bodies are not supported")
-        length = int(_get(headers, "content-length") or 0)
+        length = int(last_header(headers, "content-length") or 0)
         body = _read_exact(client, buf, length) if length else b""
         fault = self._pick(method, target)
         index = self._record(SeenRequest(number, method, target, tuple(headers), fault.kind))
@@ -433,8 +400,8 @@ class FaultProxy:
         status = int(status_line.split(" ")[1])
         self._set_status(index, status)
         keep = [(k, v) for k, v in headers if k.lower() != "connection"]
-        length_text = _get(headers, "content-length")
-        chunked = "chunked" in (_get(headers, "transfer-encoding") or "").lower()
+        length_text = last_header(headers, "content-length")
+        chunked = "chunked" in (last_header(headers, "transfer-encoding") or "").lower()
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         length = int(length_text) if length_text is not None else None
         acts = (

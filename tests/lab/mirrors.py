@@ -19,10 +19,10 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Self
 
 from tests.lab.registry import free_port
+from tests.lab.serving import Service, listen_loopback
 
 __all__ = [
     "MirrorEntry",
@@ -96,7 +96,7 @@ _REQUEST_LINE = re.compile(rb"(?m)^([A-Z]+) (\S+) HTTP/1\.[01]\r$")
 _AUTHZ = re.compile(rb"(?im)^authorization:[ \t]*([^\r\n]*)\r$")
 
 
-class _Listener:
+class _Listener(Service):
     """A loopback listening socket served by one accept thread."""
 
     def __init__(self) -> None:
@@ -112,10 +112,7 @@ class _Listener:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
+        sock = listen_loopback()
         self.port = sock.getsockname()[1]
         self._sock = sock
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
@@ -160,17 +157,6 @@ class _Listener:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class SilentServer(_Listener):

@@ -20,7 +20,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import bcrypt
@@ -28,6 +27,7 @@ import trustme
 import yaml
 
 from tests.lab.client import LabHTTP
+from tests.lab.serving import Service
 from tests.lab.tls import client_ssl_context, issue_client_cert, write_certs_d, write_server_cert
 
 __all__ = [
@@ -95,7 +95,7 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
     return base
 
 
-class RegistryServer:
+class RegistryServer(Service):
     """A ``docker-registry serve`` subprocess on ``127.0.0.1:<free port>``.
 
     Use as a context manager. ``auth`` selects htpasswd (``users``) or token auth
@@ -357,14 +357,3 @@ class RegistryServer:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

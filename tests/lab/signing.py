@@ -13,22 +13,21 @@ import json
 import os
 import subprocess
 import tempfile
-import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import yaml
 
 from tests.lab.images import PushedImage
 from tests.lab.registry import LabError, RegistryServer, require_binary
+from tests.lab.serving import BackgroundHTTPServer, Service
 from tests.lab.skopeo import skopeo_copy
 
 __all__ = ["GpgKey", "Lookaside", "sign_image", "signature_paths", "write_policy"]
 
 
-class GpgKey:
+class GpgKey(Service):
     """A throwaway GPG signing key (``algo`` as gpg's --quick-gen-key takes it)."""
 
     def __init__(
@@ -83,32 +82,20 @@ class GpgKey:
         self._tmp.cleanup()
         self._tmp = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
-class Lookaside:
+class Lookaside(Service):
     """A signature staging folder served over http, and the registries.d folder using it."""
 
     def __init__(self, registry_host: str) -> None:
         self.registry_host = registry_host
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.root = Path()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundHTTPServer[ThreadingHTTPServer] | None = None
         self.port = 0
 
     @property
@@ -128,14 +115,9 @@ class Lookaside:
         self.root = Path(self._tmp.name)
         self.sigdir.mkdir()
         handler = functools.partial(_QuietHandler, directory=str(self.sigdir))
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        background = BackgroundHTTPServer(ThreadingHTTPServer, handler)
+        self.port = background.port
+        self._server = background.start()
         self.registries_d.mkdir()
         doc = {
             "docker": {
@@ -149,26 +131,12 @@ class Lookaside:
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        background, self._server = self._server, None
+        if background is not None:
+            background.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def signature_paths(lookaside: Lookaside, repo: str, digest: str) -> list[Path]:

@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import jwt
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.lab.registry import TokenAuth
+from tests.lab.serving import BackgroundHTTPServer, LoopbackService
 from tests.lab.tls import write_server_cert
 
 __all__ = [
@@ -159,11 +159,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
     issuer: TokenIssuer
 
 
-class TokenIssuer:
+class TokenIssuer(LoopbackService):
     """The lab's token server; a context manager running in a background thread."""
 
     def __init__(
@@ -201,15 +200,10 @@ class TokenIssuer:
         self._lock = threading.Lock()
         self._requests: list[TokenRequest] = []
         self._faults: list[Fault] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundHTTPServer[_Server] | None = None
         self.port = 0
 
     # -- addresses ---------------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -464,40 +458,22 @@ class TokenIssuer:
             self.workdir = self._workdir_arg
             self.workdir.mkdir(parents=True, exist_ok=True)
         self.cert_path.write_bytes(self.signing_key.cert_pem)
-        server = _Server(("127.0.0.1", 0), _Handler)
+        background = BackgroundHTTPServer(_Server, _Handler)
+        server = background.server
         server.issuer = self
         if self.tls is not None:
             files = write_server_cert(self.tls, self.workdir / "tls")
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(files.cert, files.key)
             server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self.port = background.port
+        self._server = background.start()
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        background, self._server = self._server, None
+        if background is not None:
+            background.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
