@@ -37,29 +37,31 @@ def _pull(conf: Path, ref: str, dest: Path) -> subprocess.CompletedProcess[bytes
     )
 
 
-def test_blob_missing_on_mirror_comes_from_the_primary(
-    registry_factory: Callable[..., RegistryServer], tmp_path: Path
-) -> None:
+def _mirrored(
+    registry_factory: Callable[..., RegistryServer], tmp_path: Path, *, lose_on_primary: bool
+) -> tuple[RegistryServer, RegistryServer, PushedImage, str, Path]:
+    """A primary and a mirror holding the same image; the mirror (and maybe the primary)
+    lost the second layer's blob. Returns (primary, mirror, image, lost digest, conf)."""
     primary = registry_factory()
     mirror = registry_factory()
     image = _two_layer_image(primary)
     assert _two_layer_image(mirror).digest == image.digest
     lost = image.layers[1].digest
-    gone = mirror.http().request("DELETE", f"/v2/{image.repo}/blobs/{lost}")
-    assert gone.status == 202, gone
-    assert mirror.http().request("GET", f"/v2/{image.repo}/blobs/{lost}").status == 404
+    for registry in (mirror, primary) if lose_on_primary else (mirror,):
+        gone = registry.http().request("DELETE", f"/v2/{image.repo}/blobs/{lost}")
+        assert gone.status == 202, gone
+        assert registry.http().request("GET", f"/v2/{image.repo}/blobs/{lost}").status == 404
     conf = tmp_path / "registries.conf"
-    conf.write_text(
-        registries_conf_text(
-            [
-                RegistryEntry(
-                    location=primary.host,
-                    insecure=True,
-                    mirrors=(MirrorEntry(location=mirror.host, insecure=True),),
-                )
-            ]
-        )
-    )
+    mirror_entry = MirrorEntry(location=mirror.host, insecure=True)
+    entry = RegistryEntry(location=primary.host, insecure=True, mirrors=(mirror_entry,))
+    conf.write_text(registries_conf_text([entry]))
+    return primary, mirror, image, lost, conf
+
+
+def test_blob_missing_on_mirror_comes_from_the_primary(
+    registry_factory: Callable[..., RegistryServer], tmp_path: Path
+) -> None:
+    primary, _, image, _, conf = _mirrored(registry_factory, tmp_path, lose_on_primary=False)
     dest = tmp_path / "out"
     done = _pull(conf, f"{primary.host}/{image.repo}:{image.tag}", dest)
     assert done.returncode == 0, done.stderr.decode()
@@ -72,24 +74,8 @@ def test_blob_missing_on_mirror_comes_from_the_primary(
 def test_blob_missing_everywhere_is_the_first_sources_error_with_a_note(
     registry_factory: Callable[..., RegistryServer], tmp_path: Path
 ) -> None:
-    primary = registry_factory()
-    mirror = registry_factory()
-    image = _two_layer_image(primary)
-    _two_layer_image(mirror)
-    lost = image.layers[1].digest
-    for registry in (primary, mirror):
-        assert registry.http().request("DELETE", f"/v2/{image.repo}/blobs/{lost}").status == 202
-    conf = tmp_path / "registries.conf"
-    conf.write_text(
-        registries_conf_text(
-            [
-                RegistryEntry(
-                    location=primary.host,
-                    insecure=True,
-                    mirrors=(MirrorEntry(location=mirror.host, insecure=True),),
-                )
-            ]
-        )
+    primary, mirror, image, lost, conf = _mirrored(
+        registry_factory, tmp_path, lose_on_primary=True
     )
     dest = tmp_path / "out"
     done = _pull(conf, f"{primary.host}/{image.repo}:{image.tag}", dest)
