@@ -27,6 +27,7 @@ __all__ = [
     "Request",
     "Response",
     "ResponseHead",
+    "is_file_url",
 ]
 
 # SPEC §16: the buffered-read limits. Error bodies are capped too (SPEC §8 weakness fixed).
@@ -48,6 +49,11 @@ class Purpose(enum.Enum):
     DELETE = "delete"
     TAGS = "tags"
     EXTERNAL = "external"
+
+
+def is_file_url(url: str) -> bool:
+    """Whether ``url`` names a local file (lookaside storage); drivers answer those from disk."""
+    return url[:5].lower() == "file:"
 
 
 @dataclass(frozen=True, slots=True)

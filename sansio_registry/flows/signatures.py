@@ -32,13 +32,19 @@ from sansio_registry.flow import Flow, Steps, fetch
 from sansio_registry.flows.exchange import follow_redirects
 from sansio_registry.flows.manifest import ImageSource, fetch_manifest
 from sansio_registry.flows.pipeline import Endpoint, ensure_ping, send
-from sansio_registry.http import MAX_SIGNATURE_BODY, Headers, Purpose, Request, Response
+from sansio_registry.http import (
+    MAX_SIGNATURE_BODY,
+    Headers,
+    Purpose,
+    Request,
+    Response,
+    is_file_url,
+)
 from sansio_registry.manifest import OCI_MANIFEST, ImageManifest, parse_manifest
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import is_manifest_unknown, simple_error, status_text
 from sansio_registry.session import RegistryState
 from sansio_registry.signature import Signature, parse_signature_blob, simple_signing_claims
-from sansio_registry.testing.files import is_file_url
 
 __all__ = [
     "MAX_LOOKASIDE_SIGNATURES",

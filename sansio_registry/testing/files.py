@@ -14,16 +14,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from sansio_registry.errors import BodyTooLarge, LocalProtocolError, TransportError
-from sansio_registry.http import Headers, Request, Response
+from sansio_registry.http import Headers, Request, Response, is_file_url
 
 __all__ = ["file_exchange", "file_path", "is_file_url"]
 
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
-
-
-def is_file_url(url: str) -> bool:
-    """Whether ``url`` names a local file."""
-    return url[:5].lower() == "file:"
 
 
 def file_path(url: str) -> Path:
