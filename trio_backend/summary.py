@@ -68,6 +68,9 @@ def inspect_summary(
     if tag:
         out["Tag"] = tag  # skopeo prints it for schema1 images only
     out["Digest"] = str(top.digest)
+    # Not in skopeo 1.9's output; newer containers/image inspections report the type of the
+    # image's manifest, and it tells schema1/schema2/OCI apart at a glance.
+    out["MediaType"] = image.media_type
     out["RepoTags"] = tags
     out["Created"] = created or None
     out["DockerVersion"] = docker_version

@@ -231,6 +231,7 @@ def test_summary_agrees_with_skopeo(request: pytest.FixtureRequest, lab_name: st
         assert ours["Name"] == f"{lab.host}/{top.repo}"
         assert ours["Layers"] == [b.digest for b in image.layers]
         assert ours["RepoTags"] == ["v1"]
+        assert ours["MediaType"] == image.media_type  # the resolved image's manifest type
 
 
 PLATFORM_FLAGS = [
