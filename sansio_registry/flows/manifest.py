@@ -224,12 +224,12 @@ def open_image(ref: ImageRef, *, config: ClientConfig, state: RegistryState) -> 
     return Flow(_open_image(ref, config, state))
 
 
-def get_instance_manifest(
-    source: ImageSource, digest: Digest, *, config: ClientConfig, state: RegistryState
-) -> Flow[Manifest]:
-    """Fetch one instance of a manifest list by digest, from the source's endpoint, fresh."""
-    return Flow(
-        fetch_manifest(
+def _instance(
+    source: ImageSource, digest: Digest, config: ClientConfig, state: RegistryState
+) -> Steps[Manifest]:
+    """Sub-flow: one instance of the source's list, by digest, from its endpoint, fresh."""
+    return (
+        yield from fetch_manifest(
             source.endpoint,
             state,
             source.physical.with_digest(str(digest)),
@@ -239,21 +239,20 @@ def get_instance_manifest(
     )
 
 
+def get_instance_manifest(
+    source: ImageSource, digest: Digest, *, config: ClientConfig, state: RegistryState
+) -> Flow[Manifest]:
+    """Fetch one instance of a manifest list by digest, from the source's endpoint, fresh."""
+    return Flow(_instance(source, digest, config, state))
+
+
 def _get_manifest(
     ref: ImageRef, config: ClientConfig, state: RegistryState, instance: Digest | None
 ) -> Steps[Manifest]:
     source = yield from _open_image(ref, config, state)
     if instance is None or instance == source.manifest.digest:
         return source.manifest
-    return (
-        yield from fetch_manifest(
-            source.endpoint,
-            state,
-            source.physical.with_digest(str(instance)),
-            str(instance),
-            verify_content_digest=config.verify_content_digest,
-        )
-    )
+    return (yield from _instance(source, instance, config, state))
 
 
 def get_manifest(
