@@ -25,6 +25,7 @@ from sansio_registry.errors import (
 )
 from sansio_registry.flow import Steps, fetch
 from sansio_registry.http import MAX_TOKEN_BODY, Headers, Origin, Purpose, Request, Response
+from sansio_registry.json_decode import decode_json
 from sansio_registry.response_errors import simple_error
 
 __all__ = [
@@ -454,10 +455,7 @@ def _go_field(doc: Mapping[str, object], name: str) -> tuple[bool, object]:
 def _decode_json(body: bytes) -> tuple[bool, object]:
     """(ok, value); invalid UTF-8 inside strings becomes U+FFFD, as Go's decoder does."""
     try:
-        try:
-            return True, _json_decoder.decode(body)
-        except UnicodeDecodeError:
-            return True, _json_decoder.decode(body.decode("utf-8", "replace").encode())
+        return True, decode_json(_json_decoder, body)
     except msgspec.DecodeError:
         return False, None
 

@@ -24,6 +24,7 @@ import msgspec
 
 from sansio_registry.digest import Digest
 from sansio_registry.errors import RemoteProtocolError
+from sansio_registry.json_decode import decode_json
 
 __all__ = [
     "SIMPLE_SIGNING",
@@ -373,7 +374,7 @@ def simple_signing_claims(gpg_blob: bytes) -> SimpleSigningClaims | None:
         literal = _literal_data(bytes(gpg_blob))
         if literal is None:
             return None
-        payload = _PAYLOAD_DECODER.decode(literal)
+        payload = decode_json(_PAYLOAD_DECODER, literal)
     except (_Malformed, msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError):
         return None
     creator: str | None = None

@@ -20,6 +20,7 @@ import msgspec
 
 from sansio_registry.auth import Credentials
 from sansio_registry.errors import ConfigError
+from sansio_registry.json_decode import decode_json
 
 __all__ = [
     "AuthConfigFile",
@@ -102,10 +103,7 @@ def parse_auth_file(data: bytes, *, path: str, legacy: bool = False) -> AuthFile
     """Parse an auth file's bytes; malformed content is a ConfigError naming ``path``."""
     prefix = f'reading JSON file "{path}": unmarshaling JSON at "{path}"'
     try:
-        try:
-            doc = _json_decoder.decode(data)
-        except UnicodeDecodeError:  # Go turns invalid UTF-8 in strings into U+FFFD
-            doc = _json_decoder.decode(data.decode("utf-8", "replace").encode())
+        doc = decode_json(_json_decoder, data)
         if legacy:
             entries = msgspec.convert(_fold_entries(doc), type=_LegacyFile)
             helpers: dict[str, str | None] | None = None

@@ -386,8 +386,12 @@ def _validate_registries(raw: Sequence[_RegistryToml]) -> tuple[Registry, ...]:
 
 def _parse_document(data: bytes, *, path: str, drop_in: bool) -> RegistriesConfFile:
     try:
-        doc = msgspec.toml.decode(data, type=_RegistriesToml)
-    except (msgspec.MsgspecError, ValueError) as exc:  # ValueError: bad UTF-8
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 only (and msgspec releases differ here)
+        raise ConfigError(f"invalid UTF-8 at byte {exc.start}") from None
+    try:
+        doc = msgspec.toml.decode(text, type=_RegistriesToml)
+    except msgspec.MsgspecError as exc:
         raise ConfigError(str(exc)) from exc
     raw = list(doc.registry or ())
     unqualified = doc.unqualified_search_registries

@@ -40,6 +40,7 @@ from sansio_registry.http import (
     Response,
     is_file_url,
 )
+from sansio_registry.json_decode import decode_json
 from sansio_registry.manifest import OCI_MANIFEST, ImageManifest, parse_manifest
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import is_manifest_unknown, simple_error, status_text
@@ -105,7 +106,7 @@ def _extension(
     if response.status != 200:
         raise simple_error(response, method="GET", url=path, context=context)
     try:
-        listing = _decode_extension.decode(response.body)
+        listing = decode_json(_decode_extension, response.body)
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"{context}: decoding signature list: {exc}") from None
     found: list[Signature] = []

@@ -17,6 +17,7 @@ from sansio_registry.flow import Flow, Steps
 from sansio_registry.flows.manifest import ImageSource
 from sansio_registry.flows.pipeline import Endpoint, send
 from sansio_registry.http import MAX_MANIFEST_BODY, Purpose
+from sansio_registry.json_decode import decode_json
 from sansio_registry.response_errors import simple_error
 from sansio_registry.retry import parse_link_next
 from sansio_registry.session import RegistryState
@@ -46,7 +47,7 @@ def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
         if response.status != 200:
             raise simple_error(response, method="GET", url=path, context="fetching tags list")
         try:
-            page = _decode_tags.decode(response.body)
+            page = decode_json(_decode_tags, response.body)
         except msgspec.DecodeError as exc:
             raise RemoteProtocolError(f"decoding tags list: {exc}") from None
         tags.extend(page.tags or ())
