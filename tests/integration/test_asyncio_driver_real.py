@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ from sansio_registry.http import Request, ResponseHead
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
 from tests.lab.faultproxy import Fault, FaultProxy, Rule
-from tests.lab.images import Blob
+from tests.lab.images import Blob, PushedImage
 from tests.lab.labs import Lab
 
 T = TypeVar("T")
@@ -65,17 +65,22 @@ def _connections(lab: Lab) -> Connections:
     )
 
 
-async def _read_verified(download: BlobDownload, body: Body | None) -> bytes:
-    """The body, hashed chunk by chunk as it arrives; raises unless size and digest match."""
+async def _chunks(body: Body | None) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; closed however the reading ends."""
     assert body is not None
-    verifier = download.verifier()
-    received = bytearray()
     try:
         while chunk := await body.read():
-            verifier.update(chunk)
-            received += chunk
+            yield chunk
     finally:
         body.close()
+
+
+async def _read_verified(download: BlobDownload, body: Body | None) -> bytes:
+    """The body, hashed chunk by chunk as it arrives; raises unless size and digest match."""
+    verifier, received = download.verifier(), bytearray()
+    async for chunk in _chunks(body):
+        verifier.update(chunk)
+        received += chunk
     verifier.finish()
     return bytes(received)
 
@@ -137,6 +142,15 @@ def _stalling_proxy(lab: Lab, blob: Blob) -> FaultProxy:
     return FaultProxy(lab.host, [Rule(Fault.stall_body(blob.size // 2), f"/blobs/{blob.digest}$")])
 
 
+async def _open_through(
+    proxy: FaultProxy, image: PushedImage, state: RegistryState, conns: Connections
+) -> ImageSource:
+    ref = ImageRef.parse(f"{proxy.host}/{image.repo}:{image.tag}")
+    return await run(
+        open_image(ref, config=ClientConfig(tls_verify=False), state=state), state, conns
+    )
+
+
 async def _assert_closed(exchanges: list[tuple[Request, Any]], blob: Blob) -> None:
     """The connection of the last exchange, a GET of ``blob``, is closed, its socket too."""
     request, conn = exchanges[-1]
@@ -158,9 +172,7 @@ def test_timeout_mid_blob_aborts_the_flow_and_closes_its_connection(
 
         async def main() -> bytes:
             async with aclosing(Connections()) as conns:
-                ref = ImageRef.parse(f"{proxy.host}/{image.repo}:{image.tag}")
-                config = ClientConfig(tls_verify=False)
-                source = await run(open_image(ref, config=config, state=state), state, conns)
+                source = await _open_through(proxy, image, state, conns)
                 flow = get_config_blob(source, digest, size=config_blob.size, state=state)
                 with pytest.raises(TimeoutError):
                     async with asyncio.timeout(1):
@@ -187,9 +199,7 @@ def test_timeout_while_the_caller_streams_a_blob_closes_its_connection(
 
         async def main() -> None:
             async with aclosing(Connections()) as conns:
-                ref = ImageRef.parse(f"{proxy.host}/{image.repo}:{image.tag}")
-                config = ClientConfig(tls_verify=False)
-                source = await run(open_image(ref, config=config, state=state), state, conns)
+                source = await _open_through(proxy, image, state, conns)
                 blob = open_blob(source, Digest.parse(layer.digest), state=state)
                 _download, body = await run_streamed(blob, state, conns)
                 assert body is not None
