@@ -29,6 +29,7 @@ from sansio_registry.flows.manifest import ImageSource, open_image
 from sansio_registry.http import Request, ResponseHead
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
+from tests.integration.test_sync_driver_real import _readme_block
 from tests.lab.faultproxy import Fault, FaultProxy, Rule
 from tests.lab.images import Blob, PushedImage
 from tests.lab.labs import Lab
@@ -213,3 +214,14 @@ def test_timeout_while_the_caller_streams_a_blob_closes_its_connection(
                 await _assert_closed(exchanges, layer)
 
         _run(main())
+
+
+def test_readme_example_runs(plain_registry: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's "Use it from asyncio" program, pointed at the lab registry."""
+    code = _readme_block("from examples.asyncio_driver import").replace(
+        "127.0.0.1:5000", plain_registry.host
+    )
+    exec(compile(code, "README.md", "exec"), {})  # raises unless the layer verified
+    image = plain_registry.images.app
+    expected = f"{image.digest} layer {image.layers[0].digest} verified\n"
+    assert capsys.readouterr().out == expected
