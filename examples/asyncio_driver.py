@@ -1,9 +1,7 @@
 """An asyncio driver for sansio_registry: the standard library (asyncio streams, ssl) plus h11.
 
-The sync driver's shape, awaited. The core decides every request, redirect, retry and
-credential; this moves bytes and reads the clock. There are no timeout arguments: wrap
-a call in ``asyncio.timeout()``. A cancellation aborts the flow and closes the connection it
-was using; ``run_streamed`` also hands over the body kept for a final ``Open`` (a blob).
+The sync driver's twin, awaited. No timeout arguments: wrap calls in ``asyncio.timeout()``; a
+cancellation aborts the flow and closes the connection it was using.
 """
 
 from __future__ import annotations
@@ -103,13 +101,10 @@ class Body:
 
 
 class Connections:
-    """Keep-alive: one idle connection per (origin, TLS verification) is kept for reuse.
-
-    ``tls`` verifies certificates (default: the system's CAs); ``aclose()`` when done.
-    """
+    """Keep-alive: one idle connection per (origin, TLS verification); ``aclose()`` when done."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        self.tls = ssl.create_default_context() if tls is None else tls
+        self.tls = ssl.create_default_context() if tls is None else tls  # for verified TLS
         self._idle: dict[tuple[Origin, bool], _Conn] = {}
 
     async def exchange(self, request: Request) -> tuple[ResponseHead, Body]:
