@@ -14,6 +14,7 @@ __all__ = [
     "BlobUnknown",
     "BodyTooLarge",
     "ConfigError",
+    "CredentialHelperError",
     "Denied",
     "DigestMismatch",
     "ErrorDetail",
@@ -26,6 +27,7 @@ __all__ = [
     "RegistryBlocked",
     "RegistryClientError",
     "RegistryResponseError",
+    "ProxyError",
     "RemoteProtocolError",
     "ServerError",
     "SizeMismatch",
@@ -95,8 +97,16 @@ class SizeMismatch(IntegrityError):
         self.actual = actual
 
 
+class CredentialHelperError(ConfigError):
+    """A credential helper (``docker-credential-<name>``) is missing, failed, or hung."""
+
+
 class TransportError(RegistryClientError):
     """The connection failed (refused, reset, TLS, timeout); raised by backends."""
+
+
+class ProxyError(TransportError):
+    """The HTTP proxy was misconfigured, refused the request, or failed; names the proxy."""
 
 
 @dataclass(frozen=True, slots=True)
