@@ -12,8 +12,8 @@ from typing import TypeVar
 
 from sansio_registry.errors import BodyTooLarge, RegistryClientError
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
-from sansio_registry.http import Request, Response
-from sansio_registry.testing.files import file_exchange, is_file_url
+from sansio_registry.http import Request, Response, is_file_url
+from sansio_registry_driverkit.files import file_exchange
 
 __all__ = ["Transport", "run_sync"]
 
