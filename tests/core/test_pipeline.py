@@ -10,6 +10,7 @@ from sansio_registry.auth import Credentials
 from sansio_registry.errors import (
     DigestMismatch,
     ManifestUnknown,
+    NotFound,
     RemoteProtocolError,
     TooManyRequests,
     TransportError,
@@ -289,7 +290,7 @@ def test_insecure_endpoint_falls_back_to_http_only_after_transport_failure() -> 
 def test_ping_wrong_status_is_reported_with_go_text() -> None:
     script = Transcript([Expect("GET", f"https://{H}/v2/", reply(404))])
     ref = ImageRef.parse(f"{H}/ns/app:v1")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(NotFound) as info:
         run_sync(open_image(ref, config=config(tls_verify=False), state=RegistryState()), script)
     assert str(info.value) == (
         f"pinging container registry {H}: invalid status code from registry 404 (Not Found)"
