@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m compileall -q sansio_registry sansio_registry_driverkit trio_backend >/dev/null
+	$(PY) -m compileall -q sansio_registry trio_backend >/dev/null
 	@touch $@
 
 system-deps:
