@@ -15,8 +15,8 @@ import h11
 
 from sansio_registry import Done, Flow, FlowState, Open, RegistryState, Sleep
 from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
-from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead
-from sansio_registry.testing.files import file_exchange, is_file_url
+from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead, is_file_url
+from sansio_registry_driverkit.files import file_exchange
 
 __all__ = ["Body", "Connections", "run", "run_streamed"]
 

@@ -4,11 +4,23 @@ The core emits :class:`~sansio_registry.http.Request` values and consumes respon
 touches a socket, a file descriptor, a clock or a thread. ``trio_backend`` is one IO shell;
 ``examples/sync_driver.py`` (sockets, ssl and h11, under 200 lines) is another.
 
+Where IO happens, and why there
+-------------------------------
+
+* ``sansio_registry`` (this package, minus ``testing``): none. Every module here is a pure
+  function of its inputs, so every behaviour is testable without a network (a test checks its
+  imports).
+* ``sansio_registry.testing``: in-memory test doubles only (``FakeRegistry``, ``FakeNetwork``,
+  ``run_sync``, scripted transcripts), to run flows in tests with no IO.
+* ``sansio_registry_driverkit``: what driver authors need, which does IO: answering ``file://``
+  requests from the file system, and the conformance suite (loopback sockets, threads).
+* ``trio_backend``: the IO shell (trio, h11, TLS, the CLI).
+
 The driver contract
 -------------------
 
 This is the one place it is written down; every backend follows it, and
-:mod:`sansio_registry.testing.conformance` checks it.
+:mod:`sansio_registry_driverkit.conformance` checks it.
 
 An operation is a :class:`Flow`. ``step = flow.begin()``, then answer each step with
 ``flow.reply(...)`` or ``flow.fail(...)`` until it is :class:`Done`; ``step.value`` is the
@@ -36,7 +48,7 @@ repeats), plus ``Host`` and, for a body, ``Content-Length``. Never ``Accept-Enco
 transparent decompression: digests cover the bytes as stored. Never follow redirects: the core
 does, and drops ``Authorization`` when the origin changes. Verify TLS certificates unless
 ``request.tls_verify`` is ``False`` (the core's decision, for that request only). Answer
-``file://`` URLs with :func:`sansio_registry.testing.files.file_exchange`.
+``file://`` URLs with :func:`sansio_registry_driverkit.files.file_exchange`.
 
 Failures: map every transport failure (DNS, connect, TLS, send, receive, a 2xx body cut
 short, a timeout, an HTTP/1.1 framing error) to :class:`TransportError`, and over-limit bodies

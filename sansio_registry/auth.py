@@ -589,9 +589,15 @@ class TokenCache:
         """Remember ``token`` under ``key`` (replacing any older one)."""
         self._tokens[key] = token
 
-    def invalidate(self, key: TokenKey) -> None:
-        """Forget the token under ``key`` (e.g. after the registry rejected it)."""
-        self._tokens.pop(key, None)
+    def invalidate(self, key: TokenKey, rejected: str | None = None) -> None:
+        """Forget the token under ``key`` (e.g. after the registry rejected it).
+
+        With ``rejected`` (the token the registry refused), only while that token is the one
+        stored: a newer token another flow fetched meanwhile stays.
+        """
+        stored = self._tokens.get(key)
+        if stored is not None and (rejected is None or stored.token == rejected):
+            del self._tokens[key]
 
     def clear(self) -> None:
         """Forget every token."""

@@ -15,9 +15,9 @@ import trio
 
 from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
-from sansio_registry.http import Request, Response, ResponseHead
+from sansio_registry.http import Request, Response, ResponseHead, is_file_url
 from sansio_registry.session import RegistryState
-from sansio_registry.testing.files import file_exchange, is_file_url
+from sansio_registry_driverkit.files import file_exchange
 
 __all__ = ["AsyncBody", "AsyncTransport", "Coalescer", "drive", "drive_streamed"]
 

@@ -1,8 +1,12 @@
-"""Drive the core with no network: a reference synchronous driver and an in-memory registry.
+"""Test doubles: drive the core with no network, against in-memory registries.
 
 ``run_sync(flow, transport)`` interprets a :class:`~sansio_registry.flow.Flow` with a plain
 function ``transport(request) -> Response`` (or raising a ``RegistryClientError``); it is the
-smallest correct driver, and the model the trio backend's driver follows.
+smallest correct driver, and the model the trio backend's driver follows. ``fake`` holds
+in-memory registries and token servers, ``transcript`` scripted exchanges.
+
+Only tests use this package. Drivers take what they need (``file://`` answers, the
+conformance suite) from :mod:`sansio_registry_driverkit`.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from typing import TypeVar
 
 from sansio_registry.errors import BodyTooLarge, RegistryClientError
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
-from sansio_registry.http import Request, Response
-from sansio_registry.testing.files import file_exchange, is_file_url
+from sansio_registry.http import Request, Response, is_file_url
+from sansio_registry_driverkit.files import file_exchange
 
 __all__ = ["Transport", "run_sync"]
 

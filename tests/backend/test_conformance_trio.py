@@ -20,7 +20,7 @@ import trio
 
 from sansio_registry.flow import Flow, FlowState
 from sansio_registry.session import RegistryState
-from sansio_registry.testing.conformance import (
+from sansio_registry_driverkit.conformance import (
     Case,
     ConformanceFailure,
     RunFlow,

@@ -117,7 +117,6 @@ def run(
 ) -> BlobDownload:
     flow = open_blob(source, DIGEST, state=state, size=size, urls=urls, resume=resume)
     result = run_sync(flow, script)
-    script.done()
     return result
 
 
@@ -391,7 +390,6 @@ def _open_via_mirror(state: RegistryState) -> ImageSource:
     source = run_sync(
         open_image(ImageRef.parse(f"{H}/ns/app:v1"), config=config, state=state), script
     )
-    script.done()
     return source
 
 

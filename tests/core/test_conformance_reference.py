@@ -29,7 +29,7 @@ from sansio_registry.flow import Done, Flow, FlowState, Open, Reply
 from sansio_registry.http import Headers, Request, Response, ResponseHead
 from sansio_registry.session import RegistryState
 from sansio_registry.testing import run_sync
-from sansio_registry.testing.conformance import (
+from sansio_registry_driverkit.conformance import (
     Case,
     ConformanceFailure,
     RunFlow,
@@ -339,7 +339,7 @@ def test_broken_driver_is_caught(
 
 
 def test_a_hanging_driver_is_reported_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sansio_registry.testing.conformance as conformance
+    import sansio_registry_driverkit.conformance.runner as conformance
 
     monkeypatch.setattr(conformance, "DEADLINE", 0.3)
     release = time.monotonic() + 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sansio_registry.errors import LocalProtocolError, TransportError
+from sansio_registry.errors import LocalProtocolError, RegistryClientError, TransportError
 from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep, Steps, fetch, sleep
 from sansio_registry.http import Purpose, Request, Response, ResponseHead
 from sansio_registry.testing import run_sync
@@ -171,7 +171,7 @@ def test_run_sync_enforces_max_body() -> None:
             yield from fetch(limited)
         except LocalProtocolError:
             return "local"
-        except Exception as exc:  # BodyTooLarge is what must arrive
+        except RegistryClientError as exc:  # BodyTooLarge is what must arrive
             return type(exc).__name__
         return "fit"
 
