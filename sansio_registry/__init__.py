@@ -93,7 +93,7 @@ from sansio_registry.flows.manifest import (
     open_image,
 )
 from sansio_registry.http import Headers, Origin, Purpose, Request, Response, ResponseHead
-from sansio_registry.manifest import WantedPlatform
+from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
 

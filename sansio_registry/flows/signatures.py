@@ -40,7 +40,8 @@ from sansio_registry.http import (
     Response,
     is_file_url,
 )
-from sansio_registry.manifest import OCI_MANIFEST, ImageManifest, parse_manifest
+from sansio_registry.manifest import ImageManifest, parse_manifest
+from sansio_registry.media_types import OCI_MANIFEST
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import is_manifest_unknown, simple_error, status_text
 from sansio_registry.session import RegistryState
