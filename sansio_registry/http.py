@@ -8,8 +8,9 @@ The core never opens a connection: it builds :class:`Request` values and receive
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -28,6 +29,8 @@ __all__ = [
     "Response",
     "ResponseHead",
     "is_file_url",
+    "STATUS_TEXT",
+    "status_text",
 ]
 
 # SPEC §16: the buffered-read limits. Error bodies are capped too (SPEC §8 weakness fixed).
@@ -36,6 +39,80 @@ MAX_SIGNATURE_BODY: Final = 4 * 1024 * 1024
 MAX_TOKEN_BODY: Final = 1024 * 1024
 MAX_DELETE_BODY: Final = 1024 * 1024
 MAX_ERROR_BODY: Final = 1024 * 1024
+
+
+# The reason phrases containers/image prints (Go's ``http.StatusText``): messages quote them.
+STATUS_TEXT: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        100: "Continue",
+        101: "Switching Protocols",
+        102: "Processing",
+        103: "Early Hints",
+        200: "OK",
+        201: "Created",
+        202: "Accepted",
+        203: "Non-Authoritative Information",
+        204: "No Content",
+        205: "Reset Content",
+        206: "Partial Content",
+        207: "Multi-Status",
+        208: "Already Reported",
+        226: "IM Used",
+        300: "Multiple Choices",
+        301: "Moved Permanently",
+        302: "Found",
+        303: "See Other",
+        304: "Not Modified",
+        305: "Use Proxy",
+        307: "Temporary Redirect",
+        308: "Permanent Redirect",
+        400: "Bad Request",
+        401: "Unauthorized",
+        402: "Payment Required",
+        403: "Forbidden",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        406: "Not Acceptable",
+        407: "Proxy Authentication Required",
+        408: "Request Timeout",
+        409: "Conflict",
+        410: "Gone",
+        411: "Length Required",
+        412: "Precondition Failed",
+        413: "Request Entity Too Large",
+        414: "Request URI Too Long",
+        415: "Unsupported Media Type",
+        416: "Requested Range Not Satisfiable",
+        417: "Expectation Failed",
+        418: "I'm a teapot",
+        421: "Misdirected Request",
+        422: "Unprocessable Entity",
+        423: "Locked",
+        424: "Failed Dependency",
+        425: "Too Early",
+        426: "Upgrade Required",
+        428: "Precondition Required",
+        429: "Too Many Requests",
+        431: "Request Header Fields Too Large",
+        451: "Unavailable For Legal Reasons",
+        500: "Internal Server Error",
+        501: "Not Implemented",
+        502: "Bad Gateway",
+        503: "Service Unavailable",
+        504: "Gateway Timeout",
+        505: "HTTP Version Not Supported",
+        506: "Variant Also Negotiates",
+        507: "Insufficient Storage",
+        508: "Loop Detected",
+        510: "Not Extended",
+        511: "Network Authentication Required",
+    }
+)
+
+
+def status_text(code: int) -> str:
+    """The reason phrase for ``code`` (Go's ``http.StatusText``), ``""`` when unknown."""
+    return STATUS_TEXT.get(code, "")
 
 
 class Purpose(enum.Enum):

@@ -14,15 +14,13 @@ body or header is bounded, and cuts never split a UTF-8 sequence.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final
 
 import msgspec
 
+from sansio_registry import go_json
+from sansio_registry.challenge import parse_challenges
 from sansio_registry.errors import (
     DEFAULT_MESSAGES,
     ErrorDetail,
@@ -31,11 +29,10 @@ from sansio_registry.errors import (
     Unauthorized,
     response_error_class,
 )
-from sansio_registry.http import Headers, Response
+from sansio_registry.http import Headers, Response, status_text
+from sansio_registry.quoting import quote
 
 __all__ = [
-    "STATUS_TEXT",
-    "status_text",
     "ErrorEntry",
     "ErrorEnvelope",
     "LegacyDetails",
@@ -51,74 +48,6 @@ __all__ = [
     "MAX_ENTRIES",
 ]
 
-# Go's net/http status texts (go1.19 ``StatusText``), reproduced exactly: messages quote them.
-STATUS_TEXT: Final[Mapping[int, str]] = MappingProxyType(
-    {
-        100: "Continue",
-        101: "Switching Protocols",
-        102: "Processing",
-        103: "Early Hints",
-        200: "OK",
-        201: "Created",
-        202: "Accepted",
-        203: "Non-Authoritative Information",
-        204: "No Content",
-        205: "Reset Content",
-        206: "Partial Content",
-        207: "Multi-Status",
-        208: "Already Reported",
-        226: "IM Used",
-        300: "Multiple Choices",
-        301: "Moved Permanently",
-        302: "Found",
-        303: "See Other",
-        304: "Not Modified",
-        305: "Use Proxy",
-        307: "Temporary Redirect",
-        308: "Permanent Redirect",
-        400: "Bad Request",
-        401: "Unauthorized",
-        402: "Payment Required",
-        403: "Forbidden",
-        404: "Not Found",
-        405: "Method Not Allowed",
-        406: "Not Acceptable",
-        407: "Proxy Authentication Required",
-        408: "Request Timeout",
-        409: "Conflict",
-        410: "Gone",
-        411: "Length Required",
-        412: "Precondition Failed",
-        413: "Request Entity Too Large",
-        414: "Request URI Too Long",
-        415: "Unsupported Media Type",
-        416: "Requested Range Not Satisfiable",
-        417: "Expectation Failed",
-        418: "I'm a teapot",
-        421: "Misdirected Request",
-        422: "Unprocessable Entity",
-        423: "Locked",
-        424: "Failed Dependency",
-        425: "Too Early",
-        426: "Upgrade Required",
-        428: "Precondition Required",
-        429: "Too Many Requests",
-        431: "Request Header Fields Too Large",
-        451: "Unavailable For Legal Reasons",
-        500: "Internal Server Error",
-        501: "Not Implemented",
-        502: "Bad Gateway",
-        503: "Service Unavailable",
-        504: "Gateway Timeout",
-        505: "HTTP Version Not Supported",
-        506: "Variant Also Negotiates",
-        507: "Insufficient Storage",
-        508: "Loop Detected",
-        510: "Not Extended",
-        511: "Network Authentication Required",
-    }
-)
-
 #: The registry wrapper quotes at most this many body bytes, then ``...`` (SPEC §16).
 EXCERPT_BYTES: Final = 50
 #: Any other quoted body, header value or registry message is cut after this many bytes.
@@ -129,11 +58,7 @@ _MAX_LISTED: Final = 16
 MAX_ENTRIES: Final = 1000
 
 _NO_ERRORS_IN_BODY: Final = "no error details found in HTTP response body"
-
-
-def status_text(code: int) -> str:
-    """Go's ``http.StatusText``: the reason phrase for ``code``, ``""`` when unknown."""
-    return STATUS_TEXT.get(code, "")
+_NOT_JSON: Final = "not JSON"  # the quoted body that follows shows why
 
 
 # --- wire shapes ----------------------------------------------------------------------------
@@ -206,7 +131,7 @@ class UnexpectedBody:
 
     @property
     def text(self) -> str:
-        quoted = _go_quote(_cut_bytes(self.body, MAX_QUOTED_BYTES))
+        quoted = quote(_cut_bytes(self.body, MAX_QUOTED_BYTES))
         if len(self.body) > MAX_QUOTED_BYTES:
             quoted += f"... (body cut, {len(self.body)} bytes)"
         return f"error parsing HTTP {self.status} response body: {self.parse_error}: {quoted}"
@@ -316,31 +241,11 @@ def _parse_body(status: int, body: bytes) -> tuple[tuple[CodedError | Unexpected
 
 
 def _decode_json(body: bytes) -> tuple[Any, str | None]:
-    """Decode any JSON value; on failure, Go's parse error text."""
+    """Decode any JSON value; on failure, :data:`_NOT_JSON`."""
     try:
-        return msgspec.json.decode(body), None
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
-        pass
-    syntax = _go_syntax_error(body)
-    if syntax is not None:
-        return None, syntax
-    # Valid for Go but not for msgspec (invalid UTF-8 inside strings, deep nesting, huge
-    # numbers): Go replaces bad UTF-8 with U+FFFD, so retry on the repaired text.
-    try:
-        return msgspec.json.decode(body.decode("utf-8", "replace")), None
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
-        return None, f"json: {_cut_text(str(exc))}"
-
-
-def _fold(obj: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
-    """Go matches JSON keys to struct fields case-insensitively; the last match wins."""
-    wanted = set(names)
-    out: dict[str, Any] = {}
-    for key, val in obj.items():
-        lowered = key.lower()
-        if lowered in wanted:
-            out[lowered] = val
-    return out
+        return go_json.decode_lenient(body), None
+    except (msgspec.DecodeError, RecursionError):
+        return None, _NOT_JSON
 
 
 def _legacy_details(value: Any) -> str:
@@ -348,66 +253,46 @@ def _legacy_details(value: Any) -> str:
     if not isinstance(value, dict):
         return ""
     try:
-        legacy = msgspec.convert(_fold(value, ("details",)), LegacyDetails)
+        legacy = msgspec.convert(go_json.fold_fields(value.items(), ("details",)), LegacyDetails)
     except msgspec.ValidationError:
         return ""
     return legacy.details or ""
 
 
-_GO_KIND: Final = {
-    str: "string",
-    bool: "bool",
-    int: "number",
-    float: "number",
-    list: "array",
-    dict: "object",
-}
+_KIND: Final = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}
 
 
 def _kind(value: Any) -> str:
-    return "null" if value is None else _GO_KIND.get(type(value), "value")
-
-
-_ENVELOPE_TYPE: Final = 'struct { Errors []errcode.Error "json:\\"errors,omitempty\\"" }'
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else _KIND.get(type(value), "a value")
 
 
 def _envelope_entries(value: Any) -> tuple[list[CodedError], str | None, int]:
-    """The ``errors`` list as Go decodes it, or Go's type-error text; and how many were left."""
+    """The ``errors`` list as containers/image reads it, or why it is not one; and how many
+    entries were left undecoded."""
     if value is None:
         return [], None, 0
     if not isinstance(value, dict):
-        kind = _kind(value)
-        return [], f"json: cannot unmarshal {kind} into Go value of type {_ENVELOPE_TYPE}", 0
-    raw = _fold(value, ("errors",)).get("errors")
+        return [], f"expected a JSON object, found {_kind(value)}", 0
+    raw = go_json.fold_fields(value.items(), ("errors",)).get("errors")
     if raw is None:
         return [], None, 0
     if not isinstance(raw, list):
-        return (
-            [],
-            (
-                f"json: cannot unmarshal {_kind(raw)} into Go struct field .errors "
-                "of type []errcode.Error"
-            ),
-            0,
-        )
+        return [], f'"errors" is {_kind(raw)}, not an array', 0
     folded: list[dict[str, Any] | None] = []
-    for element in raw[:MAX_ENTRIES]:
-        if element is None:  # Go: a zero Error, whose code prints as "unknown"
+    for i, element in enumerate(raw[:MAX_ENTRIES]):
+        if element is None:  # a zero Error in Go, whose code prints as "unknown"
             folded.append(None)
             continue
         if not isinstance(element, dict):
-            return (
-                [],
-                (
-                    f"json: cannot unmarshal {_kind(element)} into Go struct field .errors "
-                    "of type errcode.Error"
-                ),
-                0,
-            )
-        fields = _fold(element, _ENTRY_FIELDS)
-        problem = _entry_type_error(fields)
-        if problem is not None:
-            return [], problem, 0
+            return [], f'"errors"[{i}] is {_kind(element)}, not an object', 0
+        fields = go_json.fold_fields(element.items(), _ENTRY_FIELDS)
+        for name in ("code", "message"):
+            if fields.get(name) is not None and not isinstance(fields[name], str):
+                return [], f'"errors"[{i}].{name} is {_kind(fields[name])}, not a string', 0
         folded.append({k: v for k, v in fields.items() if v is not None})
     envelope = msgspec.convert({"errors": folded}, ErrorEnvelope)
     entries: list[CodedError] = []
@@ -418,22 +303,6 @@ def _envelope_entries(value: Any) -> tuple[list[CodedError], str | None, int]:
         code = entry.code if entry.code in DEFAULT_MESSAGES else "UNKNOWN"
         entries.append(_coded(code, entry.message, entry.detail))
     return entries, None, max(0, len(raw) - MAX_ENTRIES)
-
-
-def _entry_type_error(fields: Mapping[str, Any]) -> str | None:
-    code = fields.get("code", "")
-    if not isinstance(code, str):
-        return (
-            f"json: cannot unmarshal {_kind(code)} into Go struct field Error.errors.code "
-            "of type errcode.ErrorCode"
-        )
-    message = fields.get("message")
-    if message is not None and not isinstance(message, str):
-        return (
-            f"json: cannot unmarshal {_kind(message)} into Go struct field Error.errors.message "
-            "of type string"
-        )
-    return None
 
 
 def _coded(code: str, message: str, detail: Any) -> CodedError:
@@ -456,9 +325,6 @@ _BEARER_ERRORS: Final = {"invalid_token": "UNAUTHORIZED", "insufficient_scope": 
 
 def _bearer_error(headers: Headers) -> CodedError | None:
     """The first bearer challenge with an RFC 6750 ``error`` we know, as a coded error."""
-    # Imported here so that auth.py may import this module without a cycle.
-    from sansio_registry.auth import parse_challenges
-
     for challenge in parse_challenges(headers.get_all("WWW-Authenticate")):
         if challenge.scheme != "bearer":
             continue
@@ -470,7 +336,7 @@ def _bearer_error(headers: Headers) -> CodedError | None:
     return None
 
 
-# --- Go text helpers ------------------------------------------------------------------------
+# --- bounding quoted text -------------------------------------------------------------------
 
 
 def _cut_bytes(data: bytes, limit: int) -> bytes:
@@ -492,247 +358,7 @@ def _cut_text(text: str) -> str:
     return text[:MAX_QUOTED_BYTES] + f"... (cut, {len(text)} characters)"
 
 
-def _go_printable(ch: str) -> bool:
-    """Go's ``unicode.IsPrint``: graphic characters, with U+0020 the only space allowed."""
-    return ch == " " or unicodedata.category(ch)[0] in "LMNPS"
-
-
-_GO_ESCAPES: Final = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-}
-
-
-def _go_quote_char(ch: str, quote: str) -> str:
-    if ch == quote:
-        return "\\" + ch
-    if ch in _GO_ESCAPES:
-        return _GO_ESCAPES[ch]
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:  # a surrogate-escaped invalid byte
-        return f"\\x{code - 0xDC00:02x}"
-    if _go_printable(ch):
-        return ch
-    if code < 0x20 or code == 0x7F:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _go_quote(data: bytes) -> str:
-    """Go's ``%q`` of ``string(data)`` (invalid UTF-8 bytes as ``\\xNN``)."""
-    text = data.decode("utf-8", "surrogateescape")
-    return '"' + "".join(_go_quote_char(ch, '"') for ch in text) + '"'
-
-
-def _go_quote_byte(byte: int) -> str:
-    """Go's ``quoteChar`` for the offending byte of a JSON syntax error."""
-    if byte == 0x27:
-        return "'\\''"
-    if byte == 0x22:
-        return "'\"'"
-    return "'" + _go_quote_char(chr(byte), '"') + "'"
-
-
-# --- Go's JSON syntax errors (encoding/json scanner) ----------------------------------------
-
-_WS_RE: Final = re.compile(rb"[ \t\r\n]*")
-_STR_RE: Final = re.compile(rb'[^"\\\x00-\x1f]*')
-_DIGITS_RE: Final = re.compile(rb"[0-9]*")
-_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
-_LITERALS: Final = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
-_MAX_DEPTH: Final = 10000
-_SCAN_LIMIT: Final = 64 * 1024
-
-
-class _SyntaxErr(Exception):
-    def __init__(self, message: str, pos: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pos = pos
-
-
-def _bad(data: bytes, i: int, context: str) -> _SyntaxErr:
-    """Go's "invalid character" error for the byte at ``i`` (a space past the end)."""
-    return _SyntaxErr(f"invalid character {_go_quote_byte(_at(data, i))} {context}", i)
-
-
-def _end(data: bytes) -> _SyntaxErr:
-    return _SyntaxErr("unexpected end of JSON input", len(data))
-
-
-_EOF: Final = 0x20  # Go's scanner finishes by feeding one space at the end of input
-
-
-def _go_syntax_error(data: bytes) -> str | None:
-    """Go's ``json.Unmarshal`` syntax error text for ``data``, or None.
-
-    Only the first :data:`_SCAN_LIMIT` bytes are scanned (pure-Python scanning of a 1 MiB body
-    takes seconds); None means "no error found there", not "Go would accept it".
-    """
-    prefix = data[:_SCAN_LIMIT]
-    try:
-        _scan(prefix)
-    except _SyntaxErr as exc:
-        if exc.pos < len(prefix) or len(prefix) == len(data):
-            return exc.message
-    return None
-
-
-def _scan(data: bytes) -> None:
-    n = len(data)
-    stack: list[bool] = []  # True = object, False = array
-    i = _skip(_WS_RE, data, 0)
-    state = "value"
-    while True:
-        if i >= n:
-            # a complete top-level value is fine; anything open is "unexpected end".
-            if state == "after" and not stack:
-                return
-            raise _end(data)
-        c = data[i]
-        if state in ("value", "value_or_close"):
-            if state == "value_or_close" and c == 0x5D:  # ]
-                stack.pop()
-                i += 1
-                state = "after"
-            elif c == 0x7B:  # {
-                stack.append(True)
-                i += 1
-                state = "key_or_close"
-            elif c == 0x5B:  # [
-                stack.append(False)
-                i += 1
-                state = "value_or_close"
-            else:
-                i = _scan_scalar(data, i, "looking for beginning of value")
-                state = "after"
-            if len(stack) > _MAX_DEPTH:
-                raise _bad(data, i - 1, "exceeded max depth")
-        elif state in ("key", "key_or_close"):
-            if state == "key_or_close" and c == 0x7D:  # }
-                stack.pop()
-                i += 1
-                state = "after"
-            elif c == 0x22:
-                i = _scan_string(data, i)
-                i = _skip(_WS_RE, data, i)
-                if i >= n:
-                    raise _end(data)
-                if data[i] != 0x3A:  # :
-                    raise _bad(data, i, "after object key")
-                i += 1
-                state = "value"
-            else:
-                raise _bad(data, i, "looking for beginning of object key string")
-        else:  # after a value
-            if not stack:
-                raise _bad(data, i, "after top-level value")
-            if stack[-1]:
-                if c == 0x2C:
-                    state = "key"
-                elif c == 0x7D:
-                    stack.pop()
-                else:
-                    raise _bad(data, i, "after object key:value pair")
-            elif c == 0x2C:
-                state = "value"
-            elif c == 0x5D:
-                stack.pop()
-            else:
-                raise _bad(data, i, "after array element")
-            i += 1
-        i = _skip(_WS_RE, data, i)
-
-
-def _skip(pattern: re.Pattern[bytes], data: bytes, i: int) -> int:
-    match = pattern.match(data, i)
-    return match.end() if match else i
-
-
-def _at(data: bytes, i: int) -> int:
-    return data[i] if i < len(data) else _EOF
-
-
-def _scan_scalar(data: bytes, i: int, context: str) -> int:
-    c = data[i]
-    if c == 0x22:
-        return _scan_string(data, i)
-    if c == 0x2D or 0x30 <= c <= 0x39:
-        return _scan_number(data, i)
-    literal = _LITERALS.get(c)
-    if literal is None:
-        raise _bad(data, i, context)
-    for k in range(1, len(literal)):
-        got = _at(data, i + k)
-        if got != literal[k]:
-            raise _bad(
-                data, i + k, f"in literal {literal.decode()} (expecting '{chr(literal[k])}')"
-            )
-    return i + len(literal)
-
-
-def _scan_string(data: bytes, i: int) -> int:
-    n = len(data)
-    i += 1
-    while True:
-        i = _skip(_STR_RE, data, i)
-        if i >= n:
-            raise _end(data)
-        c = data[i]
-        if c == 0x22:
-            return i + 1
-        if c == 0x5C:
-            esc = _at(data, i + 1)
-            if esc in b'bfnrt\\/"':
-                i += 2
-                continue
-            if esc != 0x75:  # u
-                raise _bad(data, i + 1, "in string escape code")
-            for k in range(2, 6):
-                h = _at(data, i + k)
-                if h not in _HEX:
-                    raise _bad(data, i + k, "in \\u hexadecimal character escape")
-            i += 6
-            continue
-        raise _bad(data, i, "in string literal")
-
-
-def _scan_number(data: bytes, i: int) -> int:
-    if data[i] == 0x2D:
-        i += 1
-        c = _at(data, i)
-        if not 0x30 <= c <= 0x39:
-            raise _bad(data, i, "in numeric literal")
-    if data[i] == 0x30:
-        i += 1
-    else:
-        i = _skip(_DIGITS_RE, data, i)
-    if _at(data, i) == 0x2E:  # .
-        i += 1
-        c = _at(data, i)
-        if not 0x30 <= c <= 0x39:
-            raise _bad(data, i, "after decimal point in numeric literal")
-        i = _skip(_DIGITS_RE, data, i)
-    if _at(data, i) in (0x65, 0x45):  # e E
-        i += 1
-        if _at(data, i) in (0x2B, 0x2D):
-            i += 1
-        c = _at(data, i)
-        if not 0x30 <= c <= 0x39:
-            raise _bad(data, i, "in exponent of numeric literal")
-        i = _skip(_DIGITS_RE, data, i)
-    return i
-
-
-# --- §8.2 wrappers ----------------------------------------------------------------------------
+# --- the wrappers ------------------------------------------------------------------------------
 
 
 def _error_class(decoded: ErrorList) -> type[RegistryResponseError]:

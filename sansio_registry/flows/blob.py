@@ -42,9 +42,10 @@ from sansio_registry.http import (
     Request,
     Response,
     ResponseHead,
+    status_text,
 )
 from sansio_registry.reference import ImageRef
-from sansio_registry.response_errors import simple_error, status_text
+from sansio_registry.response_errors import simple_error
 from sansio_registry.session import RegistryState
 
 __all__ = [
