@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sansio_registry.error_details import CodedError, UnexpectedBody, decode_error_details
 from sansio_registry.errors import (
     DEFAULT_MESSAGES,
     BlobUnknown,
@@ -24,14 +25,7 @@ from sansio_registry.errors import (
     Unauthorized,
 )
 from sansio_registry.http import STATUS_TEXT, Headers, Response, status_text
-from sansio_registry.response_errors import (
-    CodedError,
-    UnexpectedBody,
-    decode_error_details,
-    is_manifest_unknown,
-    registry_error,
-    simple_error,
-)
+from sansio_registry.response_errors import is_manifest_unknown, registry_error, simple_error
 
 BLOB = "Error fetching blob"
 AUTH = "unable to retrieve auth token: invalid username/password: "
