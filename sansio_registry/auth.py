@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Final
 from urllib.parse import quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
+from sansio_registry import go_json
 from sansio_registry.challenge import (
     Challenge,
     choose_challenge,
@@ -30,7 +30,15 @@ from sansio_registry.errors import (
     RemoteProtocolError,
 )
 from sansio_registry.flow import Steps, fetch
-from sansio_registry.http import MAX_TOKEN_BODY, Headers, Origin, Purpose, Request, Response
+from sansio_registry.http import (
+    MAX_TOKEN_BODY,
+    Headers,
+    Origin,
+    Purpose,
+    Request,
+    Response,
+    parse_http_date,
+)
 from sansio_registry.response_errors import simple_error
 
 __all__ = [
@@ -302,35 +310,6 @@ class BearerToken:
         return f"BearerToken(token=<redacted>, expires_at={self.expires_at!r})"
 
 
-_json_decoder: Final = msgspec.json.Decoder()
-
-
-def _go_fold(key: str) -> str:
-    # Go's encoding/json matches field names with simple case folding; for ASCII field names
-    # that is ASCII case plus the Kelvin sign (lower() handles it) and the long s.
-    return key.lower().replace("\u017f", "s")
-
-
-def _go_field(doc: Mapping[str, object], name: str) -> tuple[bool, object]:
-    """(present, value) of JSON field ``name`` matched case-insensitively, last match wins."""
-    found, value = False, None
-    for k, v in doc.items():
-        if _go_fold(k) == name:
-            found, value = True, v
-    return found, value
-
-
-def _decode_json(body: bytes) -> tuple[bool, object]:
-    """(ok, value); invalid UTF-8 inside strings becomes U+FFFD, as Go's decoder does."""
-    try:
-        try:
-            return True, _json_decoder.decode(body)
-        except UnicodeDecodeError:
-            return True, _json_decoder.decode(body.decode("utf-8", "replace").encode())
-    except msgspec.DecodeError:
-        return False, None
-
-
 _RFC3339: Final = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{1,2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
     r"(?:(Z)|([+-])([0-9]{2}):([0-9]{2}))",
@@ -360,17 +339,6 @@ def _bad_token(why: str) -> RemoteProtocolError:
     return RemoteProtocolError(f"decoding bearer token: {why}")
 
 
-def _server_date(resp: Response) -> datetime | None:
-    value = resp.headers.get("Date")
-    if not value:
-        return None
-    try:
-        date = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
-
-
 def parse_token_response(
     resp: Response,
     *,
@@ -388,16 +356,17 @@ def parse_token_response(
     if resp.status != 200:
         # SPEC §8.2's "simple" wrapper: 401 -> invalid username/password, 429, other statuses.
         raise simple_error(resp, method=method, url=url, context=context)
-    ok, doc = _decode_json(resp.body)
-    if not ok:
-        raise _bad_token("the response is not JSON")
+    try:
+        doc = go_json.decode_lenient(resp.body)
+    except msgspec.DecodeError:
+        raise _bad_token("the response is not JSON") from None
     if doc is None:  # Go 5.23.1 crashes here; upstream treats it as an empty token
         return BearerToken("", resp.received_at + MIN_TOKEN_LIFETIME)
     if not isinstance(doc, dict):
         raise _bad_token("the response is not a JSON object")
     token, access_token, expires_in, issued_raw = "", "", 0, None
     for k, v in doc.items():
-        name = _go_fold(k)
+        name = go_json.fold_key(k)
         if name in ("token", "access_token"):
             if v is not None and not isinstance(v, str):
                 raise _bad_token(f"{name} is not a string")
@@ -425,7 +394,7 @@ def parse_token_response(
             issued = None
     lifetime = max(expires_in, MIN_TOKEN_LIFETIME)
     age = 0.0
-    date = _server_date(resp)
+    date = parse_http_date(resp.headers.get("Date") or "")
     if issued is not None and date is not None:
         age = max((date - issued).total_seconds(), 0.0)
     return BearerToken(token or access_token, resp.received_at + lifetime - age)

@@ -42,6 +42,7 @@ from sansio_registry.http import (
     Request,
     Response,
     ResponseHead,
+    content_length,
     status_text,
 )
 from sansio_registry.reference import ImageRef
@@ -59,7 +60,7 @@ __all__ = [
 #: containers/image's iolimits.MaxConfigBodySize.
 MAX_CONFIG_BODY: Final = 4 * 1024 * 1024
 
-_CONTENT_RANGE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE: Final = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 
 
 class ExternalBlobUnavailable(RegistryClientError):
@@ -106,13 +107,6 @@ def _usable_url(url: str) -> bool:
     return url.lower().startswith(("http://", "https://"))
 
 
-def _content_length(head: ResponseHead) -> int | None:
-    value = head.headers.get("Content-Length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
-
-
 def _blob_size(head: ResponseHead, size: int | None) -> int | None:
     """The whole blob's size: the descriptor's, else the answer's.
 
@@ -121,7 +115,7 @@ def _blob_size(head: ResponseHead, size: int | None) -> int | None:
     """
     if size is not None:
         return size
-    length = _content_length(head)
+    length = content_length(head.headers)
     if head.status != 206:
         return length
     match = _CONTENT_RANGE.fullmatch((head.headers.get("Content-Range") or "").strip())
