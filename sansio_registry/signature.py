@@ -24,6 +24,7 @@ import msgspec
 
 from sansio_registry.digest import Digest
 from sansio_registry.errors import RemoteProtocolError
+from sansio_registry.quoting import quote
 
 __all__ = [
     "SIMPLE_SIGNING",
@@ -138,12 +139,7 @@ def parse_signature_blob(data: bytes, *, location: str) -> tuple[str, bytes]:
     if fmt == SIGSTORE_JSON:
         decode_sigstore_json(chunk, location=location)
         return SIGSTORE_JSON, chunk
-    raise fail(f"unrecognized signature format {_go_quote(fmt)}")
-
-
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` for printable ASCII (all a format name can contain here)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise fail(f"unrecognized signature format {quote(fmt)}")
 
 
 _SIGSTORE_FIELDS: Final = ("mimeType", "payload", "annotations")
