@@ -82,7 +82,6 @@ from sansio_registry.errors import (
     TransportError,
     Unauthorized,
     Unsupported,
-    V1Registry,
 )
 from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep
 from sansio_registry.flows.manifest import (
@@ -142,7 +141,6 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "Unsupported",
-    "V1Registry",
     "WantedPlatform",
     "get_instance_manifest",
     "get_manifest",
