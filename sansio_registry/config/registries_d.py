@@ -292,7 +292,7 @@ def _check_authority(authority: str) -> None:
             raise ValueError(f"invalid port {quote(port)} after host")
     else:
         port = host[host.rfind(":") :] if ":" in host else ""
-    if port and not port[1:].isdigit() and port != ":":
+    if port and not (port[1:].isascii() and port[1:].isdigit()) and port != ":":
         raise ValueError(f"invalid port {quote(port)} after host")
     _unescape(authority)
     if any(c in " <>\"'`{}|\\^" for c in host):
