@@ -357,7 +357,7 @@ def parse_token_response(
         # SPEC §8.2's "simple" wrapper: 401 -> invalid username/password, 429, other statuses.
         raise simple_error(resp, method=method, url=url, context=context)
     try:
-        doc = go_json.decode_lenient(resp.body)
+        doc = go_json.decode_any(resp.body)
     except msgspec.DecodeError:
         raise _bad_token("the response is not JSON") from None
     if doc is None:  # Go 5.23.1 crashes here; upstream treats it as an empty token

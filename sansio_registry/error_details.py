@@ -236,7 +236,7 @@ def parse_error_body(
 def _decode_json(body: bytes) -> tuple[Any, str | None]:
     """Decode any JSON value; on failure, :data:`_NOT_JSON`."""
     try:
-        return go_json.decode_lenient(body), None
+        return go_json.decode_any(body), None
     except (msgspec.DecodeError, RecursionError):
         return None, _NOT_JSON
 

@@ -7,7 +7,7 @@ file's ``Auth`` key counts as ``auth``. The rules kept here:
 * object keys match field names case-insensitively, and the last matching key wins;
 * ``null`` leaves a string, number or struct field as it was, and empties a list, map or
   any-typed field (an any-typed number is a float);
-* invalid UTF-8 inside strings reads as U+FFFD.
+* invalid UTF-8 reads as U+FFFD, byte by byte (:mod:`sansio_registry.json_decode`).
 
 Error texts are msgspec's and ours, not Go's.
 """
@@ -22,11 +22,12 @@ from typing import Any, Final, TypeVar
 import msgspec
 import msgspec.inspect as mi
 
-__all__ = ["JSONObject", "convert", "decode_lenient", "fold_fields", "fold_key", "loads"]
+from sansio_registry.json_decode import decode_json, replace_invalid_utf8
+
+__all__ = ["JSONObject", "convert", "decode_any", "fold_fields", "fold_key", "loads"]
 
 _T = TypeVar("_T")
 _MISSING: Final = object()
-_decoder: Final = msgspec.json.Decoder()
 
 
 class JSONObject(list[tuple[str, object]]):
@@ -49,7 +50,7 @@ def loads(raw: bytes) -> object:
     """Parse JSON, objects as :class:`JSONObject`; ValueError when it is not JSON."""
     try:
         return json.loads(
-            raw.decode("utf-8", "replace"),
+            replace_invalid_utf8(raw).decode("utf-8"),
             object_pairs_hook=JSONObject,
             parse_constant=_no_constants,
         )
@@ -59,18 +60,15 @@ def loads(raw: bytes) -> object:
         raise ValueError("not JSON: nested too deeply") from None
 
 
-def decode_lenient(raw: bytes) -> Any:
-    """msgspec's decoding to plain values, reading invalid UTF-8 in strings as U+FFFD.
+_ANY_VALUE: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder()
+
+
+def decode_any(raw: bytes) -> Any:
+    """``raw`` decoded by msgspec into plain values (dicts, lists…), invalid UTF-8 replaced.
 
     Raises ``msgspec.DecodeError`` when ``raw`` is not JSON.
     """
-    try:
-        return _decoder.decode(raw)
-    except (UnicodeDecodeError, msgspec.DecodeError):
-        repaired = raw.decode("utf-8", "replace").encode()
-        if repaired == raw:
-            raise
-        return _decoder.decode(repaired)
+    return decode_json(_ANY_VALUE, raw)
 
 
 def fold_key(key: str) -> str:

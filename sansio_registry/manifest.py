@@ -171,7 +171,7 @@ _T_doc = TypeVar("_T_doc")
 
 def _decode_document(raw: bytes, cls: type[_T_doc], what: str) -> _T_doc:
     try:
-        tree = go_json.decode_lenient(raw)
+        tree = go_json.decode_any(raw)
         return msgspec.convert(_drop_nulls(tree), cls)
     except (msgspec.DecodeError, RecursionError, ValueError, TypeError) as exc:
         raise RemoteProtocolError(f"parsing {what}: {exc}") from None

@@ -87,7 +87,7 @@ def parse_auth_file(data: bytes, *, path: str, legacy: bool = False) -> AuthFile
     """Parse an auth file's bytes; malformed content is a ConfigError naming ``path``."""
     prefix = f'reading JSON file "{path}": unmarshaling JSON at "{path}"'
     try:
-        doc = go_json.decode_lenient(data)
+        doc = go_json.decode_any(data)
         if legacy:
             entries = msgspec.convert(_fold_entries(doc), type=_LegacyFile)
             helpers: dict[str, str | None] | None = None
