@@ -94,7 +94,6 @@ from sansio_registry.errors import (
     TransportError,
     Unauthorized,
     Unsupported,
-    V1Registry,
 )
 from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep
 from sansio_registry.flows.manifest import (
@@ -105,7 +104,7 @@ from sansio_registry.flows.manifest import (
     open_image,
 )
 from sansio_registry.http import Headers, Origin, Purpose, Request, Response, ResponseHead
-from sansio_registry.manifest import WantedPlatform
+from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
 
@@ -154,7 +153,6 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "Unsupported",
-    "V1Registry",
     "WantedPlatform",
     "get_instance_manifest",
     "get_manifest",

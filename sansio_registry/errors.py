@@ -35,7 +35,6 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "Unsupported",
-    "V1Registry",
 ]
 
 
@@ -61,10 +60,6 @@ class RegistryBlocked(ConfigError):
 
 class RemoteProtocolError(RegistryClientError):
     """The peer broke the protocol: malformed challenge, JSON, header or redirect."""
-
-
-class V1Registry(RemoteProtocolError):
-    """The endpoint only speaks the retired v1 registry protocol."""
 
 
 class BodyTooLarge(RemoteProtocolError):

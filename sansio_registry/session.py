@@ -15,7 +15,7 @@ from sansio_registry.config.auth_json import AuthFile, lookup_credentials
 from sansio_registry.config.registries_conf import RegistriesConf
 from sansio_registry.config.registries_d import RegistriesD
 from sansio_registry.flows.ping import PingResult
-from sansio_registry.manifest import WantedPlatform
+from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
 
 __all__ = ["DEFAULT_USER_AGENT", "ClientConfig", "RegistryState"]

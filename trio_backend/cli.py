@@ -24,13 +24,14 @@ from sansio_registry.auth import Credentials
 from sansio_registry.digest import manifest_digest
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.flows.delete import DeletionPlan
-from sansio_registry.manifest import WantedPlatform, cpu_variant, go_arch, go_os
+from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig
 from trio_backend.auth_files import load_auth_files
 from trio_backend.client import RegistryClient, open_client
 from trio_backend.config_files import load_registries_conf
 from trio_backend.groups import first_exception
+from trio_backend.host_platform import cpu_variant, go_arch, go_os
 from trio_backend.pull import progress_stream, pull_image
 from trio_backend.registries_d_files import load_registries_d
 from trio_backend.summary import inspect_summary

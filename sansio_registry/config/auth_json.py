@@ -16,15 +16,14 @@ import binascii
 import posixpath
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
 import msgspec
 
+from sansio_registry import go_json
 from sansio_registry.auth import Credentials
 from sansio_registry.config.credential_helpers import DOCKER_HUB_SERVER, HelperQuery
 from sansio_registry.config.registries_conf import AUTH_FILE_HELPER
 from sansio_registry.errors import ConfigError
-from sansio_registry.json_decode import decode_json
 
 __all__ = [
     "AuthConfigFile",
@@ -62,8 +61,6 @@ class AuthConfigFile(msgspec.Struct, frozen=True):
 # The legacy ~/.dockercfg is the bare ``auths`` map.
 _LegacyFile = dict[str, AuthEntry | None] | None
 
-_json_decoder: Final = msgspec.json.Decoder()
-
 
 @dataclass(frozen=True, slots=True)
 class AuthFile:
@@ -82,22 +79,9 @@ class AuthFile:
     error: str | None = None
 
 
-def _go_fold(key: str) -> str:
-    # Go's encoding/json matches struct fields case-insensitively (simple folding).
-    return key.lower().replace("\u017f", "s")
-
-
 def _fold_fields(obj: object, names: Sequence[str]) -> object:
-    """Rename keys of a JSON object that Go would match to ``names``; drop the others."""
-    if not isinstance(obj, dict):
-        return obj
-    wanted = {n.lower(): n for n in names}
-    out: dict[str, object] = {}
-    for k, v in obj.items():
-        name = wanted.get(_go_fold(k))
-        if name is not None:
-            out[name] = v  # the last matching key wins, as in Go
-    return out
+    """A JSON object's members Go would match to ``names``, renamed to them; else ``obj``."""
+    return go_json.fold_fields(obj.items(), names) if isinstance(obj, dict) else obj
 
 
 def _fold_entries(obj: object) -> object:
@@ -110,7 +94,7 @@ def parse_auth_file(data: bytes, *, path: str, legacy: bool = False) -> AuthFile
     """Parse an auth file's bytes; malformed content is a ConfigError naming ``path``."""
     prefix = f'reading JSON file "{path}": unmarshaling JSON at "{path}"'
     try:
-        doc = decode_json(_json_decoder, data)
+        doc = go_json.decode_any(data)
         if legacy:
             entries = msgspec.convert(_fold_entries(doc), type=_LegacyFile)
             helpers: dict[str, str | None] | None = None

@@ -42,9 +42,11 @@ from sansio_registry.http import (
     Request,
     Response,
     ResponseHead,
+    content_length,
+    status_text,
 )
 from sansio_registry.reference import ImageRef
-from sansio_registry.response_errors import simple_error, status_text
+from sansio_registry.response_errors import simple_error
 from sansio_registry.session import RegistryState
 
 __all__ = [
@@ -58,7 +60,7 @@ __all__ = [
 #: containers/image's iolimits.MaxConfigBodySize.
 MAX_CONFIG_BODY: Final = 4 * 1024 * 1024
 
-_CONTENT_RANGE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE: Final = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 
 
 class ExternalBlobUnavailable(RegistryClientError):
@@ -105,13 +107,6 @@ def _usable_url(url: str) -> bool:
     return url.lower().startswith(("http://", "https://"))
 
 
-def _content_length(head: ResponseHead) -> int | None:
-    value = head.headers.get("Content-Length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
-
-
 def _blob_size(head: ResponseHead, size: int | None) -> int | None:
     """The whole blob's size: the descriptor's, else the answer's.
 
@@ -120,7 +115,7 @@ def _blob_size(head: ResponseHead, size: int | None) -> int | None:
     """
     if size is not None:
         return size
-    length = _content_length(head)
+    length = content_length(head.headers)
     if head.status != 206:
         return length
     match = _CONTENT_RANGE.fullmatch((head.headers.get("Content-Range") or "").strip())

@@ -27,7 +27,7 @@ from sansio_registry.flows.pipeline import Endpoint, send
 from sansio_registry.flows.signatures import lookaside_signatures
 from sansio_registry.flows.tags import tags_at
 from sansio_registry.http import MAX_DELETE_BODY, Headers, Purpose, Request, is_file_url
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import registry_error
 from sansio_registry.session import ClientConfig, RegistryState

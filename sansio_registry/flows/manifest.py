@@ -26,17 +26,16 @@ from sansio_registry.errors import DigestMismatch, RegistryClientError, RemotePr
 from sansio_registry.flow import Flow, Steps
 from sansio_registry.flows.pipeline import Endpoint, send
 from sansio_registry.http import MAX_MANIFEST_BODY, Purpose
-from sansio_registry.manifest import (
+from sansio_registry.manifest import ImageIndex, parse_manifest
+from sansio_registry.media_types import (
     KNOWN_MANIFEST_TYPES,
     MANIFEST_ACCEPT,
-    ImageIndex,
-    choose_instance,
     guess_media_type,
     is_index_type,
     normalize_media_type,
-    parse_manifest,
     simplify_content_type,
 )
+from sansio_registry.platform import choose_instance
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import registry_error
 from sansio_registry.session import ClientConfig, RegistryState

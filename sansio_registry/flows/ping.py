@@ -20,8 +20,7 @@ from sansio_registry.auth import Challenge, parse_challenges
 from sansio_registry.errors import RegistryClientError, TransportError, response_error_class
 from sansio_registry.flow import Steps, fetch
 from sansio_registry.flows.exchange import retry_429
-from sansio_registry.http import Headers, Purpose, Request
-from sansio_registry.response_errors import status_text
+from sansio_registry.http import Headers, Purpose, Request, status_text
 
 __all__ = ["API_VERSION_HEADER", "PingResult", "ping"]
 

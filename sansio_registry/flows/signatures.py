@@ -39,11 +39,13 @@ from sansio_registry.http import (
     Request,
     Response,
     is_file_url,
+    status_text,
 )
 from sansio_registry.json_decode import decode_json
-from sansio_registry.manifest import OCI_MANIFEST, ImageManifest, parse_manifest
+from sansio_registry.manifest import ImageManifest, parse_manifest
+from sansio_registry.media_types import OCI_MANIFEST
 from sansio_registry.reference import ImageRef
-from sansio_registry.response_errors import is_manifest_unknown, simple_error, status_text
+from sansio_registry.response_errors import is_manifest_unknown, simple_error
 from sansio_registry.session import RegistryState
 from sansio_registry.signature import Signature, parse_signature_blob, simple_signing_claims
 

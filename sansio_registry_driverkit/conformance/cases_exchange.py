@@ -5,7 +5,7 @@ from __future__ import annotations
 from sansio_registry.flow import Flow, FlowState, Open
 from sansio_registry.flows.blob import get_config_blob
 from sansio_registry.flows.manifest import ImageSource, open_image
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.session import RegistryState
 from sansio_registry_driverkit.conformance.image import (
     API,

@@ -155,6 +155,13 @@ def test_size_comes_from_content_length_when_the_descriptor_gives_none() -> None
     assert verifier.expected_size == 2000 and verifier.expected == DIGEST
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "1\u0661", "12x", "-1", "+2", ""])
+def test_a_content_length_that_is_not_ascii_digits_is_a_protocol_error(value: str) -> None:
+    script = Transcript([Expect("GET", blob_url(), reply(200, BLOB, ("Content-Length", value)))])
+    with pytest.raises(RemoteProtocolError, match="invalid Content-Length"):
+        run(script, image_source(), pinged(RegistryState(), H), size=None)
+
+
 def test_bearer_token_is_fetched_with_the_repository_scope_and_sent_on_the_blob_get() -> None:
     challenge = f'Bearer realm="https://{T}/token",service="svc"'
     token = json.dumps({"token": "BLOBTOKEN", "expires_in": 300}).encode()
@@ -530,7 +537,14 @@ def test_resume_206_without_a_known_size_takes_the_total_from_content_range() ->
 
 @pytest.mark.parametrize(
     "content_range",
-    ["bytes 0-1999/2000", "bytes 999-1999/2000", "bytes 1001-1999/2000", "", "garbage"],
+    [
+        "bytes 0-1999/2000",
+        "bytes 999-1999/2000",
+        "bytes 1001-1999/2000",
+        "",
+        "garbage",
+        "bytes \u00b9\u2070\u2070\u2070-1999/2000",  # superscript digits: not a number here
+    ],
 )
 def test_resume_206_with_a_wrong_content_range_moves_on_then_fails(content_range: str) -> None:
     bad = reply(206, BLOB[1000:], *([("Content-Range", content_range)] if content_range else []))

@@ -38,7 +38,7 @@ from sansio_registry.flows.delete import (
     plan_deletion,
 )
 from sansio_registry.http import Request, Response
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
 from sansio_registry.testing import run_sync

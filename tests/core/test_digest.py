@@ -369,7 +369,7 @@ PAYLOAD_DIGEST = "sha256:cb5af70325dc287bd960539c4c012c2a7a8cb3f91887a76bd29a2a1
         (signed(sig({"formatLength": 39, "formatTail": "A"})), "base64 decode error on tail: "),
         (signed(sig(b64url("[1]"))), "error unmarshalling protected header: "),
         (signed(sig(b64url("{"))), "error unmarshalling protected header: "),
-        (signed(sig("")), "error unmarshalling protected header: unexpected end of JSON input"),
+        (signed(sig("")), "error unmarshalling protected header: not JSON"),
         (signed({"protected": 5}), "error unmarshalling signatures: "),
         (signed({"header": {"x5c": [1]}}), "error unmarshalling signatures: "),
         (

@@ -20,7 +20,7 @@ from sansio_registry.flow import Flow, Sleep, fetch
 from sansio_registry.flows.exchange import follow_redirects
 from sansio_registry.flows.manifest import get_manifest, open_image
 from sansio_registry.http import Purpose, Request
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
 from sansio_registry.testing import run_sync

@@ -40,7 +40,7 @@ from sansio_registry.flows.signatures import (
     list_signatures,
 )
 from sansio_registry.http import Headers, Purpose, Request, Response
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import RegistryState
 from sansio_registry.signature import Signature

@@ -25,7 +25,7 @@ from sansio_registry.errors import (
     TransportError,
     Unauthorized,
 )
-from sansio_registry.manifest import WantedPlatform
+from sansio_registry.platform import WantedPlatform
 from sansio_registry.session import ClientConfig
 from tests.lab.images import PushedImage, schema1_digest, schema1_payload, sha256_digest
 from tests.lab.labs import Lab
