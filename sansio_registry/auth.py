@@ -24,7 +24,7 @@ from sansio_registry.errors import (
     RemoteProtocolError,
 )
 from sansio_registry.flow import Steps, fetch
-from sansio_registry.http import MAX_TOKEN_BODY, Headers, Origin, Purpose, Request, Response
+from sansio_registry.http import MAX_TOKEN_BODY, Headers, Origin, Request, Response
 from sansio_registry.response_errors import simple_error
 
 __all__ = [
@@ -402,7 +402,6 @@ def token_request(
             url=urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")),
             headers=Headers.of(headers),
             body=_form_encode(params).encode("ascii"),
-            purpose=Purpose.TOKEN,
             max_body=MAX_TOKEN_BODY,
             coalesce_key=key,
         )
@@ -412,7 +411,6 @@ def token_request(
         method="GET",
         url=urlunsplit((parts.scheme, parts.netloc, parts.path, _form_encode(params), "")),
         headers=Headers.of(headers),
-        purpose=Purpose.TOKEN,
         max_body=MAX_TOKEN_BODY,
         coalesce_key=key,
     )

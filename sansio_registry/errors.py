@@ -8,7 +8,10 @@ Every exception the core or a backend raises on purpose derives from
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
+
+if TYPE_CHECKING:
+    from sansio_registry.reference import ImageRef
 
 __all__ = [
     "BlobUnknown",
@@ -29,16 +32,52 @@ __all__ = [
     "RemoteProtocolError",
     "ServerError",
     "SizeMismatch",
+    "SourceFailure",
     "TooManyRequests",
     "TransportError",
     "Unauthorized",
     "Unsupported",
     "V1Registry",
+    "with_source_failures",
 ]
 
 
 class RegistryClientError(Exception):
-    """Root of every error this library raises on purpose."""
+    """Root of every error this library raises on purpose.
+
+    Attributes:
+        also_failed: when several pull sources (mirrors, the primary) were tried, the others
+            that failed too, in the order tried; empty otherwise. The error itself is the
+            primary's (manifests) or the first source's (blobs), so ``except ManifestUnknown``
+            works with or without mirrors. A note per entry says the same for tracebacks.
+    """
+
+    also_failed: tuple[SourceFailure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailure:
+    """One pull source that failed: where (``reference``, a mirror or not) and why."""
+
+    reference: ImageRef
+    error: RegistryClientError
+    is_mirror: bool
+
+    @property
+    def note(self) -> str:
+        """The note the raised error carries for this failure (for tracebacks)."""
+        where = f"mirror {self.reference}" if self.is_mirror else str(self.reference)
+        return f"{where} also failed: {self.error}"
+
+
+def with_source_failures(
+    error: RegistryClientError, failures: tuple[SourceFailure, ...]
+) -> RegistryClientError:
+    """``error`` carrying ``failures`` as data (``also_failed``) and as one note each."""
+    error.also_failed = failures
+    for failure in failures:
+        error.add_note(failure.note)
+    return error
 
 
 class LocalProtocolError(RegistryClientError):

@@ -7,7 +7,6 @@ The core never opens a connection: it builds :class:`Request` values and receive
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -23,7 +22,6 @@ __all__ = [
     "MAX_TOKEN_BODY",
     "Headers",
     "Origin",
-    "Purpose",
     "Request",
     "Response",
     "ResponseHead",
@@ -36,19 +34,6 @@ MAX_SIGNATURE_BODY: Final = 4 * 1024 * 1024
 MAX_TOKEN_BODY: Final = 1024 * 1024
 MAX_DELETE_BODY: Final = 1024 * 1024
 MAX_ERROR_BODY: Final = 1024 * 1024
-
-
-class Purpose(enum.Enum):
-    """What a request is for, so logs and tests can say it."""
-
-    PING = "ping"
-    TOKEN = "token"
-    MANIFEST = "manifest"
-    BLOB = "blob"
-    SIGNATURE = "signature"
-    DELETE = "delete"
-    TAGS = "tags"
-    EXTERNAL = "external"
 
 
 def is_file_url(url: str) -> bool:
@@ -156,7 +141,6 @@ class Request:
     headers: Headers = field(default_factory=Headers)
     # Not in repr: an OAuth2 token request's body carries the refresh token.
     body: bytes = field(default=b"", repr=False)
-    purpose: Purpose
     max_body: int = MAX_ERROR_BODY
     coalesce_key: Hashable | None = None
     tls_verify: bool = True

@@ -2,7 +2,9 @@
 
 ``run_sync(flow, transport)`` interprets a :class:`~sansio_registry.flow.Flow` with a plain
 function ``transport(request) -> Response`` (or raising a ``RegistryClientError``); it is the
-smallest correct driver, and the model the trio backend's driver follows.
+smallest correct driver, and the model the trio backend's driver follows. Time: the flow is
+begun at ``clock()`` when a clock is given; the transport stamps ``received_at`` (the model
+registry does, from its own clock).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def run_sync(
     transport: Transport,
     *,
     sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
     max_steps: int = 10_000,
 ) -> T:
     """Run ``flow`` to the end against ``transport``; return its value or raise its error.
@@ -34,7 +37,7 @@ def run_sync(
     ``Open`` effects are answered with the full :class:`Response` too (a ``Response`` is a
     ``ResponseHead``), so blob flows can be tested without a streaming transport.
     """
-    step = flow.begin()
+    step = flow.begin(at=None if clock is None else clock())
     for _ in range(max_steps):
         match step:
             case Done(value=value):

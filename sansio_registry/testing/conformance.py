@@ -8,11 +8,12 @@ A backend's own test runs each case with a ``run_flow`` callable built on its dr
             case.run(lambda flow, state, abort_after: my_run_flow(conns, flow, state, abort_after))
 
 :data:`RunFlow` is ``run_flow(flow, state, abort_after) -> (value, body)``: drive ``flow`` to
-its end with ``state`` (set ``state.now`` from the driver's clock), return its value and the
-bytes of the body kept for a final ``Open`` read to the end (``None`` when the flow did not end
-on one). Errors of the flow, or of reading the kept body, propagate. With ``abort_after=k``
-the driver performs ``k`` effects and then stops as it would when cancelled
-(:func:`stop_after` helps): ``flow.abort()`` must be called and ``run_flow`` must return.
+its end from ``flow.begin(at=clock)`` (``state`` is the flows' own: drivers leave it alone),
+return its value and the bytes of the body kept for a final ``Open`` read to the end
+(``None`` when the flow did not end on one). Errors of the flow, or of reading the kept body,
+propagate. With ``abort_after=k`` the driver performs ``k`` effects and then stops as it
+would when cancelled (:func:`stop_after` helps): ``flow.abort()`` must be called and
+``run_flow`` must return.
 
 Each case starts a scripted server (threads, stdlib sockets and h11; origins ``A`` and ``B``
 on free 127.0.0.1 ports, plain HTTP; a TLS ClientHello is answered by closing the connection,
@@ -59,7 +60,7 @@ from sansio_registry.flow import sleep as sleep_step
 from sansio_registry.flows.blob import BlobDownload, get_config_blob, open_blob
 from sansio_registry.flows.exchange import retry_429
 from sansio_registry.flows.manifest import ImageSource, open_image
-from sansio_registry.http import Headers, Purpose, Request, Response
+from sansio_registry.http import Headers, Request, Response
 from sansio_registry.manifest import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
@@ -108,8 +109,8 @@ class _Stopping(Generic[T]):
     def pending(self) -> Effect | None:
         return self._flow.pending
 
-    def begin(self) -> Effect | Done[T]:
-        return self._count(self._flow.begin())
+    def begin(self, *, at: float | None = None) -> Effect | Done[T]:
+        return self._count(self._flow.begin(at=at))
 
     def reply(self, reply: Reply) -> Effect | Done[T]:
         return self._count(self._flow.reply(reply))
@@ -503,7 +504,7 @@ def _run(
             value = yield from _logged(flow, log)
         return value
 
-    flow: Flow[Any] = Flow(chained())
+    flow: Flow[Any] = Flow(chained(), on_time=state.observe)  # the driver's times reach state
     result = _Result(flow, log)
 
     def target() -> None:
@@ -789,9 +790,7 @@ def _open_error_body_cut(run_flow: RunFlow) -> None:
     body = b"0123456789abcdef" * 4
 
     def opened(path: str) -> Steps[str]:
-        request = Request(
-            method="GET", url=f"{server.url('A')}{path}", purpose=Purpose.BLOB, max_body=16
-        )
+        request = Request(method="GET", url=f"{server.url('A')}{path}", max_body=16)
         head = yield from open_(request)
         data = head.body if isinstance(head, Response) else None
         return f"{head.status} with body {data!r}"
@@ -917,19 +916,20 @@ def _abort_everywhere(run_flow: RunFlow) -> None:
 _NAP: Final = 0.25
 
 
-def _timed(server: LoopbackServer) -> Steps[tuple[float, float, Response]]:
+def _timed(
+    server: LoopbackServer, state: RegistryState
+) -> Steps[tuple[float, float, float, Response]]:
     """Probe, Sleep, probe, then a request answered 429 (Retry-After: 0) and then 200."""
+    begun = state.now  # what begin(at=…) told the flow, before any answer
     before = yield from fetch_step(_plain_request(server, "/probe"))
     yield from sleep_step(_NAP)
     after = yield from fetch_step(_plain_request(server, "/probe"))
     response = yield from retry_429(_plain_request(server, _MANIFEST_PATH), fetch_step)
-    return before.received_at, after.received_at, response
+    return begun, before.received_at, after.received_at, response
 
 
 def _plain_request(server: LoopbackServer, path: str) -> Request:
-    return Request(
-        method="GET", url=f"{server.url('A')}{path}", purpose=Purpose.MANIFEST, tls_verify=False
-    )
+    return Request(method="GET", url=f"{server.url('A')}{path}", tls_verify=False)
 
 
 def _sleep_and_429(run_flow: RunFlow) -> None:
@@ -938,18 +938,20 @@ def _sleep_and_429(run_flow: RunFlow) -> None:
         busy = Answer(429, (("Retry-After", "0"),), b"")
         server.route("A", "GET", "/probe", Answer(200, (), b"probe"))
         server.route("A", "GET", _MANIFEST_PATH, busy, _MANIFEST_OK)
-        state = RegistryState()
-        result = _run(run_flow, [Flow(_timed(server))], state)
+        state = RegistryState(now=float("-inf"))
+        result = _run(run_flow, [Flow(_timed(server, state))], state)
         probe, manifest = Want("A", "GET", "/probe"), Want("A", "GET", _MANIFEST_PATH)
         t.exchanges([probe, probe, manifest, manifest], server.seen)
         kinds = ", ".join(type(e).__name__ for e in result.log)
         t.fact("effects: Fetch, Sleep, Fetch, Fetch, Fetch", f"effects: {kinds}")
         slept = f"received_at advanced >= {_NAP} s across the Sleep (the driver's clock)"
         later = "state.now >= the last received_at"
+        begun_at = "begin(at=…) carried the driver's clock (<= the first received_at)"
         if result.error is not None or not isinstance(result.value, tuple):
             t.fact("=> 200 after the 429", f"=> raised {result.error!r}")
         else:
-            before, after, response = result.value
+            begun, before, after, response = result.value
+            t.fact(begun_at, begun_at if float("-inf") < begun <= before else f"begun at {begun}")
             waited = after - before
             t.fact("=> 200 after the 429", f"=> {response.status} after the 429")
             t.fact(slept, slept if waited >= _NAP else f"received_at advanced only {waited:.3f} s")
@@ -960,7 +962,8 @@ def _sleep_and_429(run_flow: RunFlow) -> None:
                 else f"state.now {state.now} < last received_at {response.received_at}",
             )
         t.section("aborted at the Sleep")
-        aborted = _run(run_flow, [Flow(_timed(server))], RegistryState(), abort=1)
+        fresh = RegistryState()
+        aborted = _run(run_flow, [Flow(_timed(server, fresh))], fresh, abort=1)
         t.fact("flow aborted", f"flow {aborted.flow.state.value}")
         t.fact("no error", "no error" if aborted.error is None else repr(aborted.error))
     t.verify()
@@ -973,7 +976,7 @@ def _tls_verify(run_flow: RunFlow) -> None:
         url = f"https://{server.host('A')}/probe"
 
         def probe(verify: bool) -> Steps[str]:
-            request = Request(method="GET", url=url, purpose=Purpose.PING, tls_verify=verify)
+            request = Request(method="GET", url=url, tls_verify=verify)
             try:
                 response = yield from fetch_step(request)
             except TransportError:
@@ -1001,10 +1004,8 @@ def _file_url(run_flow: RunFlow) -> None:
     with TemporaryDirectory() as tmp, LoopbackServer(("A",)) as server:
         path = Path(tmp) / "signature-1"
         path.write_bytes(b"signature bytes")
-        request = Request(method="GET", url=path.as_uri(), purpose=Purpose.SIGNATURE)
-        missing = Request(
-            method="GET", url=(Path(tmp) / "nope").as_uri(), purpose=Purpose.SIGNATURE
-        )
+        request = Request(method="GET", url=path.as_uri())
+        missing = Request(method="GET", url=(Path(tmp) / "nope").as_uri())
 
         def both() -> Steps[tuple[Response, Response]]:
             found = yield from fetch_step(request)

@@ -6,10 +6,10 @@ import pytest
 
 from sansio_registry.errors import LocalProtocolError, TransportError
 from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep, Steps, fetch, sleep
-from sansio_registry.http import Purpose, Request, Response, ResponseHead
+from sansio_registry.http import Request, Response, ResponseHead
 from sansio_registry.testing import run_sync
 
-REQ = Request(method="GET", url="https://r.test/v2/", purpose=Purpose.PING)
+REQ = Request(method="GET", url="https://r.test/v2/")
 
 
 def two_fetches() -> Steps[int]:
@@ -164,7 +164,7 @@ def test_run_sync_drives_and_sleeps() -> None:
 
 
 def test_run_sync_enforces_max_body() -> None:
-    limited = Request(method="GET", url="https://r.test/x", purpose=Purpose.BLOB, max_body=3)
+    limited = Request(method="GET", url="https://r.test/x", max_body=3)
 
     def one() -> Steps[str]:
         try:

@@ -10,6 +10,7 @@ from sansio_registry.auth import Credentials
 from sansio_registry.errors import (
     DigestMismatch,
     ManifestUnknown,
+    NotFound,
     RemoteProtocolError,
     TooManyRequests,
     TransportError,
@@ -18,7 +19,7 @@ from sansio_registry.errors import (
 from sansio_registry.flow import Flow, Sleep, fetch
 from sansio_registry.flows.exchange import follow_redirects
 from sansio_registry.flows.manifest import get_manifest, open_image
-from sansio_registry.http import Purpose, Request
+from sansio_registry.http import Request
 from sansio_registry.manifest import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
@@ -307,7 +308,6 @@ def _redirect_flow(url: str) -> Flow[object]:
     request = Request(
         method="GET",
         url=url,
-        purpose=Purpose.BLOB,
         headers=reply(200, b"", ("Authorization", "Bearer T"), ("Accept", "x")).headers,
     )
     return Flow(follow_redirects(request, fetch))
@@ -501,3 +501,10 @@ location = "dead.test"
         "mirror dead.test/app:v1 also failed: pinging container registry dead.test: "
         "connection refused",
     ]
+    failed = info.value.also_failed  # the same as data: which source, what error
+    assert [(str(f.reference), f.is_mirror) for f in failed] == [
+        ("m1.test/m1ns/app:v1", True),
+        ("m2.test/app:v1", True),
+        ("dead.test/app:v1", True),
+    ]
+    assert [type(f.error) for f in failed] == [ManifestUnknown, NotFound, TransportError]
