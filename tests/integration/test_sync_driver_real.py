@@ -115,3 +115,16 @@ def test_readme_example_runs(plain_registry: Lab) -> None:
     assert isinstance(download, BlobDownload)
     expected = plain_registry.images.app.layers[0]
     assert (str(download.digest), download.size) == (expected.digest, expected.size)
+
+
+def test_readme_trio_example_runs(plain_registry: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's library example (trio client, load_config), pointed at the lab registry."""
+    code = _readme_block("from trio_backend import load_config, open_client").replace(
+        "127.0.0.1:5000", plain_registry.host
+    )
+    exec(compile(code, "README.md", "exec"), {})
+    image = plain_registry.images.app
+    assert image.config is not None
+    printed = capsys.readouterr().out.split(" ", 2)
+    assert printed[:2] == [image.digest, str(len(image.config.data))]
+    assert f"{image.layers[0].size}" in printed[2] and "'v1'" in printed[2]
