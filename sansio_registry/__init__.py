@@ -14,7 +14,7 @@ The driver contract
 This is the one place it is written down; every backend follows it, and
 :mod:`sansio_registry.testing.conformance` checks it.
 
-An operation is a :class:`Flow`. ``step = flow.begin()``, then answer each step with
+An operation is a :class:`Flow`. ``step = flow.begin(at=clock())``, then answer each step with
 ``flow.reply(...)`` or ``flow.fail(...)`` until it is :class:`Done`; ``step.value`` is the
 result. An error the operation raises comes out of the ``begin``/``reply``/``fail`` call that
 caused it (the flow is then ``FAILED``): let it propagate to the caller.

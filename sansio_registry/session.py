@@ -48,7 +48,9 @@ class RegistrySession:
 
     __slots__ = ("config", "state")
 
-    def __init__(self, config: ClientConfig | None = None, state: RegistryState | None = None):
+    def __init__(
+        self, config: ClientConfig | None = None, state: RegistryState | None = None
+    ) -> None:
         self.config = config if config is not None else ClientConfig()
         self.state = state if state is not None else RegistryState()
 

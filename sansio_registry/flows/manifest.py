@@ -196,24 +196,28 @@ def fetch_manifest(
     return Manifest(raw=raw, media_type=media_type, digest=digest, reference=physical)
 
 
+def _pull_endpoint(config: ClientConfig, ref: ImageRef, source: PullSource) -> Endpoint:
+    """The endpoint of one pull source of ``ref``; RegistryBlocked if it is blocked."""
+    config.registries.check_not_blocked(source.ref)
+    return endpoint_for(
+        config,
+        ref,
+        source.ref,
+        insecure=source.insecure,
+        actions="pull",
+        is_mirror=source.is_mirror,
+    )
+
+
 def _fallbacks(
     ref: ImageRef, sources: Sequence[PullSource], config: ClientConfig
 ) -> tuple[tuple[ImageRef, Endpoint], ...]:
     usable = []
     for source in sources:
         try:
-            config.registries.check_not_blocked(source.ref)
+            usable.append((source.ref, _pull_endpoint(config, ref, source)))
         except RegistryClientError:
             continue
-        endpoint = endpoint_for(
-            config,
-            ref,
-            source.ref,
-            insecure=source.insecure,
-            actions="pull",
-            is_mirror=source.is_mirror,
-        )
-        usable.append((source.ref, endpoint))
     return tuple(usable)
 
 
@@ -222,15 +226,7 @@ def _open_image(ref: ImageRef, config: ClientConfig, state: RegistryState) -> St
     failures: list[SourceFailure] = []
     for index, source in enumerate(sources):
         try:
-            config.registries.check_not_blocked(source.ref)
-            endpoint = endpoint_for(
-                config,
-                ref,
-                source.ref,
-                insecure=source.insecure,
-                actions="pull",
-                is_mirror=source.is_mirror,
-            )
+            endpoint = _pull_endpoint(config, ref, source)
             manifest = yield from fetch_manifest(
                 endpoint,
                 state,
