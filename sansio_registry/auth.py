@@ -24,7 +24,6 @@ from sansio_registry.errors import (
     RemoteProtocolError,
 )
 from sansio_registry.flow import Steps, fetch
-from sansio_registry.go_json import decode_like_go
 from sansio_registry.http import MAX_TOKEN_BODY, Headers, Origin, Request, Response
 from sansio_registry.response_errors import simple_error
 
@@ -453,7 +452,10 @@ def _go_field(doc: Mapping[str, object], name: str) -> tuple[bool, object]:
 def _decode_json(body: bytes) -> tuple[bool, object]:
     """(ok, value); invalid UTF-8 inside strings becomes U+FFFD, as Go's decoder does."""
     try:
-        return True, decode_like_go(_json_decoder, body)
+        try:
+            return True, _json_decoder.decode(body)
+        except UnicodeDecodeError:
+            return True, _json_decoder.decode(body.decode("utf-8", "replace").encode())
     except msgspec.DecodeError:
         return False, None
 

@@ -20,7 +20,6 @@ import msgspec
 
 from sansio_registry.auth import Credentials
 from sansio_registry.errors import ConfigError
-from sansio_registry.go_json import decode_like_go
 
 __all__ = [
     "AuthConfigFile",
@@ -103,7 +102,10 @@ def parse_auth_file(data: bytes, *, path: str, legacy: bool = False) -> AuthFile
     """Parse an auth file's bytes; malformed content is a ConfigError naming ``path``."""
     prefix = f'reading JSON file "{path}": unmarshaling JSON at "{path}"'
     try:
-        doc = decode_like_go(_json_decoder, data)  # invalid UTF-8 in strings: U+FFFD
+        try:
+            doc = _json_decoder.decode(data)
+        except UnicodeDecodeError:  # Go turns invalid UTF-8 in strings into U+FFFD
+            doc = _json_decoder.decode(data.decode("utf-8", "replace").encode())
         if legacy:
             entries = msgspec.convert(_fold_entries(doc), type=_LegacyFile)
             helpers: dict[str, str | None] | None = None
