@@ -34,7 +34,6 @@ from sansio_registry.http import (
     MAX_TOKEN_BODY,
     Headers,
     Origin,
-    Purpose,
     Request,
     Response,
     parse_http_date,
@@ -279,7 +278,6 @@ def token_request(
             url=urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")),
             headers=Headers.of(headers),
             body=_form_encode(params).encode("ascii"),
-            purpose=Purpose.TOKEN,
             max_body=MAX_TOKEN_BODY,
             coalesce_key=key,
         )
@@ -289,7 +287,6 @@ def token_request(
         method="GET",
         url=urlunsplit((parts.scheme, parts.netloc, parts.path, _form_encode(params), "")),
         headers=Headers.of(headers),
-        purpose=Purpose.TOKEN,
         max_body=MAX_TOKEN_BODY,
         coalesce_key=key,
     )

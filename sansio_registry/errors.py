@@ -31,15 +31,54 @@ __all__ = [
     "RemoteProtocolError",
     "ServerError",
     "SizeMismatch",
+    "SourceFailure",
     "TooManyRequests",
     "TransportError",
     "Unauthorized",
     "Unsupported",
+    "with_source_failures",
 ]
 
 
 class RegistryClientError(Exception):
-    """Root of every error this library raises on purpose."""
+    """Root of every error this library raises on purpose.
+
+    Attributes:
+        also_failed: when several pull sources (mirrors, the primary) were tried, the others
+            that failed too, in the order tried; empty otherwise. The error itself is the
+            primary's (manifests) or the first source's (blobs), so ``except ManifestUnknown``
+            works with or without mirrors. A note per entry says the same for tracebacks.
+    """
+
+    also_failed: tuple[SourceFailure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailure:
+    """One pull source that failed: where (``reference``, a mirror or not) and why.
+
+    ``reference`` is the source's image reference as text (``ImageRef.parse`` reads it back).
+    """
+
+    reference: str
+    error: RegistryClientError
+    is_mirror: bool
+
+    @property
+    def note(self) -> str:
+        """The note the raised error carries for this failure (for tracebacks)."""
+        where = f"mirror {self.reference}" if self.is_mirror else self.reference
+        return f"{where} also failed: {self.error}"
+
+
+def with_source_failures(
+    error: RegistryClientError, failures: tuple[SourceFailure, ...]
+) -> RegistryClientError:
+    """``error`` carrying ``failures`` as data (``also_failed``) and as one note each."""
+    error.also_failed = failures
+    for failure in failures:
+        error.add_note(failure.note)
+    return error
 
 
 class LocalProtocolError(RegistryClientError):

@@ -7,7 +7,6 @@ The core never opens a connection: it builds :class:`Request` values and receive
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ __all__ = [
     "MAX_TOKEN_BODY",
     "Headers",
     "Origin",
-    "Purpose",
     "Request",
     "Response",
     "ResponseHead",
@@ -120,19 +118,6 @@ STATUS_TEXT: Final[Mapping[int, str]] = MappingProxyType(
 def status_text(code: int) -> str:
     """The reason phrase for ``code`` (Go's ``http.StatusText``), ``""`` when unknown."""
     return STATUS_TEXT.get(code, "")
-
-
-class Purpose(enum.Enum):
-    """What a request is for, so logs and tests can say it."""
-
-    PING = "ping"
-    TOKEN = "token"
-    MANIFEST = "manifest"
-    BLOB = "blob"
-    SIGNATURE = "signature"
-    DELETE = "delete"
-    TAGS = "tags"
-    EXTERNAL = "external"
 
 
 def is_file_url(url: str) -> bool:
@@ -300,7 +285,6 @@ class Request:
     headers: Headers = field(default_factory=Headers)
     # Not in repr: an OAuth2 token request's body carries the refresh token.
     body: bytes = field(default=b"", repr=False)
-    purpose: Purpose
     max_body: int = MAX_ERROR_BODY
     coalesce_key: Hashable | None = None
     tls_verify: bool = True

@@ -296,7 +296,7 @@ class ConnectionPool:
             tcp.socket.close()
             raise
         conn = HTTP11Connection(stream, origin, raw=tcp)
-        conn.verified = verify and self._tls.settings_for(origin).verify
+        conn.verified = verify
         return conn
 
 

@@ -7,6 +7,9 @@ in-memory registries and token servers, ``transcript`` scripted exchanges.
 
 Only tests use this package. Drivers take what they need (``file://`` answers, the
 conformance suite) from :mod:`sansio_registry_driverkit`.
+smallest correct driver, and the model the trio backend's driver follows. Time: the flow is
+begun at ``clock()`` when a clock is given; the transport stamps ``received_at`` (the model
+registry does, from its own clock).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def run_sync(
     transport: Transport,
     *,
     sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
     max_steps: int = 10_000,
 ) -> T:
     """Run ``flow`` to the end against ``transport``; return its value or raise its error.
@@ -38,7 +42,7 @@ def run_sync(
     ``Open`` effects are answered with the full :class:`Response` too (a ``Response`` is a
     ``ResponseHead``), so blob flows can be tested without a streaming transport.
     """
-    step = flow.begin()
+    step = flow.begin(at=None if clock is None else clock())
     for _ in range(max_steps):
         match step:
             case Done(value=value):

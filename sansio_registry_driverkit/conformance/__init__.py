@@ -8,11 +8,12 @@ A backend's own test runs each case with a ``run_flow`` callable built on its dr
             case.run(lambda flow, state, abort_after: my_run_flow(conns, flow, state, abort_after))
 
 :data:`RunFlow` is ``run_flow(flow, state, abort_after) -> (value, body)``: drive ``flow`` to
-its end with ``state`` (set ``state.now`` from the driver's clock), return its value and the
-bytes of the body kept for a final ``Open`` read to the end (``None`` when the flow did not end
-on one). Errors of the flow, or of reading the kept body, propagate. With ``abort_after=k``
-the driver performs ``k`` effects and then stops as it would when cancelled
-(:func:`stop_after` helps): ``flow.abort()`` must be called and ``run_flow`` must return.
+its end from ``flow.begin(at=clock)`` (``state`` is the flows' own: drivers leave it alone),
+return its value and the bytes of the body kept for a final ``Open`` read to the end
+(``None`` when the flow did not end on one). Errors of the flow, or of reading the kept body,
+propagate. With ``abort_after=k`` the driver performs ``k`` effects and then stops as it
+would when cancelled (:func:`stop_after` helps): ``flow.abort()`` must be called and
+``run_flow`` must return.
 
 Each case starts a scripted server (threads, stdlib sockets and h11; origins ``A`` and ``B``
 on free 127.0.0.1 ports, plain HTTP; a TLS ClientHello is answered by closing the connection,

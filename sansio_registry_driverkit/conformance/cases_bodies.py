@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sansio_registry.flow import Flow, FlowState, Steps, open_
 from sansio_registry.flows.manifest import open_image
-from sansio_registry.http import Purpose, Request, Response
+from sansio_registry.http import Request, Response
 from sansio_registry.session import RegistryState
 from sansio_registry_driverkit.conformance.image import (
     API,
@@ -56,9 +56,7 @@ def open_error_body_cut(run_flow: RunFlow) -> None:
     body = b"0123456789abcdef" * 4
 
     def opened(path: str) -> Steps[str]:
-        request = Request(
-            method="GET", url=f"{server.url('A')}{path}", purpose=Purpose.BLOB, max_body=16
-        )
+        request = Request(method="GET", url=f"{server.url('A')}{path}", max_body=16)
         head = yield from open_(request)
         data = head.body if isinstance(head, Response) else None
         return f"{head.status} with body {data!r}"

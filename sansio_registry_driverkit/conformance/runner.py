@@ -51,8 +51,8 @@ class _Stopping(Generic[T]):
     def pending(self) -> Effect | None:
         return self._flow.pending
 
-    def begin(self) -> Effect | Done[T]:
-        return self._count(self._flow.begin())
+    def begin(self, *, at: float | None = None) -> Effect | Done[T]:
+        return self._count(self._flow.begin(at=at))
 
     def reply(self, reply: Reply) -> Effect | Done[T]:
         return self._count(self._flow.reply(reply))
@@ -132,7 +132,7 @@ def run_chain(
             value = yield from logged(flow, log)
         return value
 
-    flow: Flow[Any] = Flow(chained())
+    flow: Flow[Any] = Flow(chained(), on_time=state.observe)  # the driver's times reach state
     result = Result(flow, log)
 
     def target() -> None:

@@ -84,7 +84,7 @@ def trio_backend(*, forget_abort: bool = False) -> Iterator[RunFlow]:
                 )
                 if forget_abort:
                     driven = cast(Flow[Any], _ForgetsAbort(driven))
-                value, body = await drive_streamed(driven, pool, state, coalescer)
+                value, body = await drive_streamed(driven, pool, coalescer)
                 if body is None:
                     return value, None
                 try:

@@ -26,6 +26,7 @@ from sansio_registry.errors import (
     RegistryClientError,
     RegistryResponseError,
     RemoteProtocolError,
+    ServerError,
     TransportError,
 )
 from sansio_registry.flows.blob import BlobDownload, ExternalBlobUnavailable, open_blob
@@ -440,7 +441,7 @@ def test_mirror_blob_unknown_falls_back_to_the_primary_with_its_own_credentials(
     assert (resumed.place, resumed.start) == (1, 5)
 
 
-def test_every_source_failing_raises_the_first_sources_error_with_notes() -> None:
+def test_every_source_failing_raises_the_first_sources_error_with_the_others_as_data() -> None:
     source = image_source(endpoint(M, "cache/app"), endpoint(H), endpoint("third.test"))
     state = pinged(pinged(RegistryState(), M), H)
     script = Transcript(
@@ -455,10 +456,14 @@ def test_every_source_failing_raises_the_first_sources_error_with_notes() -> Non
     assert info.value.status == 404
     assert str(DIGEST) in str(info.value) and M in str(info.value)
     assert "invalid status code from registry 404 (Not Found)" in str(info.value)
-    notes = info.value.__notes__
+    others = info.value.also_failed
+    assert [str(f.reference) for f in others] == [f"{H}/ns/app:v1", "third.test/ns/app:v1"]
+    assert isinstance(others[0].error, ServerError) and others[0].error.status == 503
+    assert isinstance(others[1].error, TransportError) and "refused" in str(others[1].error)
+    notes = info.value.__notes__  # the same, for tracebacks
     assert len(notes) == 2
-    assert notes[0].startswith(f"{H}/ns/app also failed:") and "503" in notes[0]
-    assert notes[1].startswith("third.test/ns/app also failed:") and "refused" in notes[1]
+    assert notes[0].startswith(f"{H}/ns/app:v1 also failed:") and "503" in notes[0]
+    assert notes[1].startswith("third.test/ns/app:v1 also failed:") and "refused" in notes[1]
 
 
 def test_a_transport_error_on_the_source_moves_on_to_the_fallback() -> None:

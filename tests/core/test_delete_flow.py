@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,26 +124,16 @@ def delete(
     ref: ImageRef = REF,
     cfg: ClientConfig | None = None,
 ) -> Deletion:
-    flow = delete_image(
-        ref,
-        config=cfg or config(),
-        state=RegistryState(),
-        registries_d=registries_d,
-        default_dir=NO_DEFAULT,
-    )
+    settings = replace(cfg or config(), registries_d=registries_d, lookaside_default=NO_DEFAULT)
+    flow = delete_image(ref, config=settings, state=RegistryState())
     return run_sync(flow, transport)
 
 
 def plan(
     transport: Callable[[Request], Response], registries_d: RegistriesD, *, ref: ImageRef = REF
 ) -> DeletionPlan:
-    flow = plan_deletion(
-        ref,
-        config=config(),
-        state=RegistryState(),
-        registries_d=registries_d,
-        default_dir=NO_DEFAULT,
-    )
+    settings = replace(config(), registries_d=registries_d, lookaside_default=NO_DEFAULT)
+    flow = plan_deletion(ref, config=settings, state=RegistryState())
     return run_sync(flow, transport)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -322,12 +323,12 @@ def test_signatures_come_verified_from_the_source_of_the_manifest(world: World) 
         return
     site = world.sources[world.manifest_winner() or 0]
     before = len(world.network.log)
-    flow = list_signatures(
-        source,
-        state=state,
+    config = dataclasses.replace(
+        world.config(),
         registries_d=RegistriesD(default_docker=Section(use_sigstore_attachments=True)),
-        default_dir=NO_LOOKASIDE,
+        lookaside_default=NO_LOOKASIDE,
     )
+    flow = list_signatures(source, config=config, state=state)
     try:
         found = run_sync(flow, world.network)
     except DigestMismatch:
@@ -349,13 +350,10 @@ def test_delete_touches_only_the_primary_and_only_a_verified_manifest(
     if primary is not None:
         primary.delete_enabled = delete_enabled
     stored_before = dict(primary.manifests.get(world.primary.repo, {})) if primary else {}
-    flow = delete_image(
-        world.ref,
-        config=world.config(),
-        state=RegistryState(),
-        registries_d=RegistriesD(),
-        default_dir=NO_LOOKASIDE,
+    config = dataclasses.replace(
+        world.config(), registries_d=RegistriesD(), lookaside_default=NO_LOOKASIDE
     )
+    flow = delete_image(world.ref, config=config, state=RegistryState())
     verified = world.primary.serves_manifest(world.by_digest)
     try:
         deletion = run_sync(flow, world.network)

@@ -19,7 +19,7 @@ from sansio_registry.errors import (
 from sansio_registry.flow import Flow, Sleep, fetch
 from sansio_registry.flows.exchange import follow_redirects
 from sansio_registry.flows.manifest import get_manifest, open_image
-from sansio_registry.http import Purpose, Request
+from sansio_registry.http import Request
 from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
@@ -301,7 +301,6 @@ def _redirect_flow(url: str) -> Flow[object]:
     request = Request(
         method="GET",
         url=url,
-        purpose=Purpose.BLOB,
         headers=reply(200, b"", ("Authorization", "Bearer T"), ("Accept", "x")).headers,
     )
     return Flow(follow_redirects(request, fetch))
@@ -428,6 +427,70 @@ def test_invalid_token_refetches_once_beyond_go() -> None:
     run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
 
 
+def _bearer_script(steps: list[tuple[str, str | None, str]]) -> Transcript:
+    """Per step (repository, token the realm hands out or None, token the request carries)."""
+    challenge = f'Bearer realm="https://{T}/token",service="s"'
+    expected = [
+        Expect("GET", f"https://{H}/v2/", reply(401, b"", ("WWW-Authenticate", challenge)))
+    ]
+    for repository, issued, sent in steps:
+        if issued is not None:
+            scope = f"repository%3A{repository.replace('/', '%2F')}%3Apull"
+            token_url = f"https://{T}/token?scope={scope}&service=s"
+            expected.append(
+                Expect("GET", token_url, reply(200, f'{{"token":"{issued}"}}'.encode()))
+            )
+        answer = reply(200, MANIFEST, ("Content-Type", OCI))
+        if sent.startswith("STALE:"):
+            sent = sent.removeprefix("STALE:")
+            answer = reply(
+                401,
+                error_body("UNAUTHORIZED", "token expired"),
+                ("WWW-Authenticate", challenge + ',error="invalid_token"'),
+            )
+        expected.append(
+            Expect(
+                "GET",
+                f"https://{H}/v2/{repository}/manifests/v1",
+                answer,
+                present={"Authorization": f"Bearer {sent}"},
+            )
+        )
+    return Transcript(expected)
+
+
+def test_invalid_token_evicts_only_the_rejected_token() -> None:
+    script = _bearer_script(
+        [
+            ("ns/app", "APP-1", "APP-1"),
+            ("ns/other", "OTHER-1", "OTHER-1"),
+            ("ns/app", None, "STALE:APP-1"),  # rejected: that token goes ...
+            ("ns/app", "APP-2", "APP-2"),
+            ("ns/other", None, "OTHER-1"),  # ... and the other scope's token stays
+        ]
+    )
+    state = RegistryState()
+    for repository in ("ns/app", "ns/other", "ns/app", "ns/other"):
+        ref = ImageRef.parse(f"{H}/{repository}:v1")
+        run_sync(get_manifest(ref, config=config(), state=state), script)
+    script.done()
+
+
+def test_a_cached_token_is_judged_by_the_time_a_later_flow_begins() -> None:
+    """Tokens live max(expires_in, 60) s from their arrival (here at 0): a flow begun at 30
+    reuses the token, one begun at 61 fetches a new one before its first request."""
+    script = _bearer_script(
+        [("ns/app", "T-1", "T-1"), ("ns/app", None, "T-1"), ("ns/app", "T-2", "T-2")]
+    )
+    state = RegistryState()
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    for begun_at in (0.0, 30.0, 61.0):
+        flow = get_manifest(ref, config=config(), state=state)
+        run_sync(flow, script, clock=lambda at=begun_at: at)
+    script.done()
+    assert state.now == 61.0
+
+
 def test_mirror_failures_spec_19_7_primary_error_with_one_note_per_mirror() -> None:
     """SPEC §19.7, with our shape: the primary's typed error, plus a note per mirror."""
     from sansio_registry.config.registries_conf import merge_registries_conf, parse_registries_conf
@@ -489,3 +552,10 @@ location = "dead.test"
         "mirror dead.test/app:v1 also failed: pinging container registry dead.test: "
         "connection refused",
     ]
+    failed = info.value.also_failed  # the same as data: which source, what error
+    assert [(str(f.reference), f.is_mirror) for f in failed] == [
+        ("m1.test/m1ns/app:v1", True),
+        ("m2.test/app:v1", True),
+        ("dead.test/app:v1", True),
+    ]
+    assert [type(f.error) for f in failed] == [ManifestUnknown, NotFound, TransportError]

@@ -39,10 +39,10 @@ from sansio_registry.flows.signatures import (
     TooManySignatures,
     list_signatures,
 )
-from sansio_registry.http import Headers, Purpose, Request, Response
+from sansio_registry.http import Headers, Request, Response
 from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
-from sansio_registry.session import RegistryState
+from sansio_registry.session import ClientConfig, RegistryState
 from sansio_registry.signature import Signature
 from sansio_registry.testing import run_sync
 from sansio_registry.testing.fake import error_body
@@ -118,12 +118,12 @@ def run(
     default_dir: str = NO_DEFAULT,
     state: RegistryState | None = None,
 ) -> tuple[Signature, ...]:
-    flow = list_signatures(
-        src or source(),
-        state=state or RegistryState(),
+    settings = ClientConfig(
         registries_d=registries_d if registries_d is not None else lookaside(),
-        default_dir=default_dir,
-        instance=instance,
+        lookaside_default=default_dir,
+    )
+    flow = list_signatures(
+        src or source(), config=settings, state=state or RegistryState(), instance=instance
     )
     return run_sync(flow, transport)
 
@@ -360,7 +360,7 @@ def test_lookaside_body_limit() -> None:
         run(script)
 
 
-def test_lookaside_request_purpose_and_limit() -> None:
+def test_lookaside_request_limit() -> None:
     transport, _ = counting_lookaside(lambda n: False)
     seen: list[Request] = []
 
@@ -369,7 +369,6 @@ def test_lookaside_request_purpose_and_limit() -> None:
         return transport(request)
 
     run(recording)
-    assert seen[-1].purpose is Purpose.SIGNATURE
     assert seen[-1].max_body == 4 * 2**20
 
 
@@ -725,7 +724,6 @@ def test_headers_helper_sanity() -> None:
         method="GET",
         url="https://x/",
         headers=Headers((("User-Agent", UA), ("Authorization", "Basic x"))),
-        purpose=Purpose.SIGNATURE,
         max_body=1,
     )
     assert expect.mismatches(bad) == ["header Authorization must be absent"]

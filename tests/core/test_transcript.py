@@ -6,7 +6,7 @@ import pytest
 
 from sansio_registry.errors import TransportError
 from sansio_registry.flow import Flow, Steps, fetch
-from sansio_registry.http import Purpose, Request, Response
+from sansio_registry.http import Request, Response
 from sansio_registry.testing import run_sync
 from sansio_registry.testing.transcript import Expect, Transcript, reply, transcripts_used_up
 
@@ -15,7 +15,7 @@ URL = "https://reg.test/v2/"
 
 def _one_fetch() -> Flow[Response]:
     def steps() -> Steps[Response]:
-        return (yield from fetch(Request(method="GET", url=URL, purpose=Purpose.PING)))
+        return (yield from fetch(Request(method="GET", url=URL)))
 
     return Flow(steps())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trio_backend.host_platform import cpu_variant, go_arch
+from trio_backend.platform_detection import cpu_variant, go_arch
 
 
 @pytest.mark.parametrize(

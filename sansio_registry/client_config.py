@@ -1,0 +1,74 @@
+"""What a client is configured with: registries.conf, credentials and policy switches.
+
+Immutable input; the shell reads files and passes their parsed contents in
+(``trio_backend.load_config`` does it the CLI's way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from sansio_registry.auth import Credentials
+from sansio_registry.config.auth_json import AuthFile, lookup_credentials
+from sansio_registry.config.registries_conf import RegistriesConf
+from sansio_registry.config.registries_d import RegistriesD
+from sansio_registry.platform import WantedPlatform
+from sansio_registry.reference import ImageRef
+
+__all__ = ["DEFAULT_USER_AGENT", "ClientConfig"]
+
+DEFAULT_USER_AGENT: Final = "sansio-registry/0.1 (containers/image compatible)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    """Everything a flow needs to know that is not a network answer.
+
+    Attributes:
+        registries: parsed registries.conf (mirrors, rewrites, insecure, blocked).
+        credentials: explicit credentials from the caller (``--creds``, ``--registry-token``);
+            bound to the logical registry host and never sent anywhere else (SPEC §3).
+        auth_files: parsed auth.json / docker config files, in lookup order (SPEC §15).
+        use_auth_files: ``False`` for ``--no-creds``.
+        tls_verify: ``None`` follows registries.conf; ``True``/``False`` overrides it for
+            every endpoint (``--tls-verify``), as skopeo does. The one TLS-verification
+            knob: each request carries the decision (``Request.tls_verify``) and backends only
+            add certificate material (CAs, client certificates) to it.
+        verify_content_digest: check ``Docker-Content-Digest`` against the bytes; switch off
+            only for registries known to send wrong values.
+        platform: which instance of a manifest list an image resolves to.
+        registries_d: parsed registries.d (where lookaside signatures live, SPEC §13.3).
+        lookaside_default: the built-in lookaside when registries.d names none (a
+            ``file://`` URL; containers/image uses /var/lib/containers/sigstore for root).
+    """
+
+    registries: RegistriesConf = field(default_factory=RegistriesConf)
+    credentials: Credentials | None = None
+    auth_files: tuple[AuthFile, ...] = ()
+    use_auth_files: bool = True
+    tls_verify: bool | None = None
+    user_agent: str = DEFAULT_USER_AGENT
+    verify_content_digest: bool = True
+    platform: WantedPlatform | None = None
+    registries_d: RegistriesD = field(default_factory=RegistriesD)
+    lookaside_default: str = "file:///var/lib/containers/sigstore"
+
+    def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
+        """The credentials an attempt at ``physical`` may use.
+
+        Explicit credentials go only to the logical registry's own host (SPEC §3: a mirror or a
+        rewritten location on another host never sees them); every other host gets what the
+        auth files hold for its physical name, as skopeo does.
+        """
+        if self.credentials is not None and physical.domain == logical.domain:
+            return self.credentials
+        if not self.use_auth_files:
+            return None
+        return lookup_credentials(self.auth_files, physical.name)
+
+    def is_insecure(self, source_insecure: bool) -> bool:
+        """Whether an endpoint may skip TLS verification and fall back to plain HTTP."""
+        if self.tls_verify is not None:
+            return not self.tls_verify
+        return source_insecure
