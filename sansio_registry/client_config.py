@@ -6,13 +6,17 @@ Immutable input; the shell reads files and passes their parsed contents in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 
 from sansio_registry.auth import Credentials
-from sansio_registry.config.auth_json import AuthFile, lookup_credentials
+from sansio_registry.config.auth_json import AuthFile, CredentialSearch, search_credentials
+from sansio_registry.config.credential_helpers import HelperQuery
 from sansio_registry.config.registries_conf import RegistriesConf
 from sansio_registry.config.registries_d import RegistriesD
+from sansio_registry.errors import RegistryClientError
 from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
 
@@ -41,6 +45,9 @@ class ClientConfig:
         registries_d: parsed registries.d (where lookaside signatures live, SPEC §13.3).
         lookaside_default: the built-in lookaside when registries.d names none (a
             ``file://`` URL; containers/image uses /var/lib/containers/sigstore for root).
+        helper_credentials: what credential helpers answered, filled in by the shell (it runs
+            the :meth:`credential_search` of each host :meth:`credential_hosts` names before a
+            flow starts); a helper query with no answer here counts as "nothing stored".
     """
 
     registries: RegistriesConf = field(default_factory=RegistriesConf)
@@ -53,6 +60,9 @@ class ClientConfig:
     platform: WantedPlatform | None = None
     registries_d: RegistriesD = field(default_factory=RegistriesD)
     lookaside_default: str = "file:///var/lib/containers/sigstore"
+    helper_credentials: Mapping[HelperQuery, Credentials | None] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False
+    )
 
     def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
         """The credentials an attempt at ``physical`` may use.
@@ -65,7 +75,34 @@ class ClientConfig:
             return self.credentials
         if not self.use_auth_files:
             return None
-        return lookup_credentials(self.auth_files, physical.name)
+        search = self.credential_search(physical)
+        try:
+            query = next(search)
+            while True:
+                query = search.send(self.helper_credentials.get(query))
+        except StopIteration as done:
+            found: Credentials | None = done.value
+            return found
+
+    def credential_search(self, physical: ImageRef) -> CredentialSearch:
+        """The search for ``physical``'s credentials: registries.conf ``credential-helpers``
+        in order, ``containers-auth.json`` meaning the auth files (containers-auth.json(5))."""
+        helpers = self.registries.credential_helpers
+        return search_credentials(self.auth_files, physical.name, helpers=helpers)
+
+    def credential_hosts(self, ref: ImageRef) -> tuple[ImageRef, ...]:
+        """Every physical reference whose credentials an operation on ``ref`` may look up:
+        its pull sources and ``ref`` itself, minus those explicit credentials cover."""
+        if not self.use_auth_files:
+            return ()
+        try:
+            physical = [source.ref for source in self.registries.pull_sources(ref)]
+        except RegistryClientError:  # a bad rewrite: the flow reports it
+            physical = []
+        refs = dict.fromkeys([*physical, ref])
+        return tuple(
+            r for r in refs if not (self.credentials is not None and r.domain == ref.domain)
+        )
 
     def is_insecure(self, source_insecure: bool) -> bool:
         """Whether an endpoint may skip TLS verification and fall back to plain HTTP."""

@@ -8,8 +8,10 @@ the same place). Results are immutable. No method takes a ``timeout=``: wrap cal
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 from typing import TypeAlias, TypeVar
 
 from sansio_registry.client_config import ClientConfig
@@ -24,6 +26,7 @@ from sansio_registry.session import RegistrySession
 from sansio_registry.signature import Signature
 from sansio_registry.state import RegistryState
 from trio_backend.blob import BlobStream
+from trio_backend.credential_helpers import CredentialHelpers
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
 from trio_backend.pool import ConnectionPool, PoolStatistics
 from trio_backend.tls import TLSConfig
@@ -50,12 +53,21 @@ class RegistryClient:
 
     Safe to use from many tasks at once: identical token fetches in flight are coalesced.
     ``session`` is the core :class:`RegistrySession` whose flows this client drives.
+    Credential helpers (``credHelpers``, ``credsStore``, registries.conf
+    ``credential-helpers``) run before an operation needs them, once per server.
     """
 
-    def __init__(self, pool: ConnectionPool, config: ClientConfig) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        config: ClientConfig,
+        *,
+        helpers: CredentialHelpers | None = None,
+    ) -> None:
         self._pool = pool
         self.session = RegistrySession(config)
         self._coalescer = Coalescer()
+        self._helpers = helpers if helpers is not None else CredentialHelpers()
 
     @property
     def config(self) -> ClientConfig:
@@ -70,6 +82,19 @@ class RegistryClient:
     async def _run(self, flow: Flow[T]) -> T:
         return await drive(flow, self._pool, self._coalescer)
 
+    async def _ask_helpers(self, ref: ImageRef) -> ImageRef:
+        """Run the credential helpers an operation on ``ref`` may need; their answers become
+        part of the configuration the next flows are made with."""
+        config = self.session.config
+        for physical in config.credential_hosts(ref):
+            await self._helpers.search(config.credential_search(physical))
+        answers = self._helpers.answers()
+        if answers != config.helper_credentials:
+            self.session.config = dataclasses.replace(
+                config, helper_credentials=MappingProxyType(answers)
+            )
+        return ref
+
     async def _source(self, image: Image) -> ImageSource:
         if isinstance(image, ImageSource):
             return image
@@ -82,7 +107,8 @@ class RegistryClient:
         """
         if isinstance(image, ImageSource):
             return image
-        return await self._run(self.session.open_image(_as_ref(image)))
+        ref = await self._ask_helpers(_as_ref(image))
+        return await self._run(self.session.open_image(ref))
 
     async def get_manifest(self, image: Image, instance: Digest | str | None = None) -> Manifest:
         """The top-level manifest of the image, or of its instance ``instance``, verified."""
@@ -183,16 +209,18 @@ class RegistryClient:
         opened :class:`ImageSource` where its manifest came from.
         """
         if not isinstance(repository, ImageSource):
-            repository = _as_ref(repository)
+            repository = await self._ask_helpers(_as_ref(repository))
         return await self._run(self.session.list_tags(repository))
 
     async def plan_deletion(self, image: Image) -> DeletionPlan:
         """What :meth:`delete` would remove: digest, tags pointing at it, signatures."""
-        return await self._run(self.session.plan_deletion(_deletion_ref(image)))
+        ref = await self._ask_helpers(_deletion_ref(image))
+        return await self._run(self.session.plan_deletion(ref))
 
     async def delete(self, image: Image) -> Deletion:
         """Delete the image (every tag on its digest goes with it) and its signatures."""
-        return await self._run(self.session.delete_image(_deletion_ref(image)))
+        ref = await self._ask_helpers(_deletion_ref(image))
+        return await self._run(self.session.delete_image(ref))
 
     def statistics(self) -> PoolStatistics:
         """Connection pool counters."""
@@ -212,12 +240,16 @@ def _deletion_ref(image: Image) -> ImageRef:
 
 @asynccontextmanager
 async def open_client(
-    config: ClientConfig | None = None, *, tls: TLSConfig | None = None
+    config: ClientConfig | None = None,
+    *,
+    tls: TLSConfig | None = None,
+    helpers: CredentialHelpers | None = None,
 ) -> AsyncIterator[RegistryClient]:
     """Open a client; its connections are closed when the block ends.
 
     ``config`` decides which endpoints are verified (``tls_verify``, registries.conf
-    ``insecure``); ``tls`` only supplies certificate material (CAs, client certificates).
+    ``insecure``); ``tls`` only supplies certificate material (CAs, client certificates);
+    ``helpers`` runs credential helpers (default: ``$PATH`` and a 30 s deadline each).
     """
     async with ConnectionPool(tls=tls or TLSConfig()) as pool:
-        yield RegistryClient(pool, config or ClientConfig())
+        yield RegistryClient(pool, config or ClientConfig(), helpers=helpers)

@@ -46,6 +46,10 @@ class CredentialHelpers:
                 self._answers[query] = await self._run(query)
             return self._answers[query]
 
+    def answers(self) -> dict[HelperQuery, Credentials | None]:
+        """Every answer so far (a copy)."""
+        return dict(self._answers)
+
     async def search(self, search: CredentialSearch) -> Credentials | None:
         """Drive one credential search to its result."""
         answer: Credentials | None = None

@@ -3,8 +3,10 @@ helper scripts of the tests' own for the failures no real helper makes on demand
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,9 @@ from sansio_registry.auth import Credentials
 from sansio_registry.config.auth_json import parse_auth_file, search_credentials
 from sansio_registry.config.credential_helpers import HelperQuery
 from sansio_registry.errors import CredentialHelperError
+from tests.lab.cli import run_cli
 from tests.lab.credhelper import PassStore
+from tests.lab.labs import Lab
 from trio_backend.credential_helpers import CredentialHelpers
 
 pytestmark = pytest.mark.integration
@@ -116,3 +120,113 @@ def test_each_server_is_asked_once_per_client(tmp_path: Path) -> None:
 
     trio.run(many)
     assert log.read_text().split() == ["reg.example", "other.example"]
+
+
+# --- end to end: the CLI against the real Basic-auth registry, credentials only in pass ----
+
+
+@pytest.fixture(scope="module")
+def pass_with_registry(pass_store: PassStore, basic_registry: Lab) -> PassStore:
+    user, password = basic_registry.creds or ("", "")
+    pass_store.store(basic_registry.host, user, password)
+    return pass_store
+
+
+def cli_with_auth_file(store: PassStore, tmp_path: Path, doc: dict[str, object], ref: str) -> str:
+    authfile = tmp_path / "config.json"
+    authfile.write_text(json.dumps(doc))
+    result = run_cli(
+        ["inspect", "--raw", "--tls-verify=false", "--authfile", str(authfile), f"docker://{ref}"],
+        env=store.env,
+    )
+    assert result.returncode == 0, result.describe()
+    return result.stdout.decode()
+
+
+@pytest.mark.parametrize("style", ["credHelpers", "credsStore"])
+def test_cli_reads_a_private_image_with_credentials_from_pass(
+    pass_with_registry: PassStore, basic_registry: Lab, tmp_path: Path, style: str
+) -> None:
+    host = basic_registry.host
+    doc: dict[str, object] = (
+        {"credHelpers": {host: "pass"}} if style == "credHelpers" else {"credsStore": "pass"}
+    )
+    ref = basic_registry.ref(basic_registry.images.app)
+    raw = cli_with_auth_file(pass_with_registry, tmp_path, doc, ref)
+    assert raw.encode() == basic_registry.inspect_raw(basic_registry.images.app)
+
+
+def test_without_the_helper_the_same_image_is_unauthorized(
+    basic_registry: Lab, tmp_path: Path
+) -> None:
+    authfile = tmp_path / "config.json"
+    authfile.write_text("{}")
+    ref = basic_registry.ref(basic_registry.images.app)
+    result = run_cli(
+        ["inspect", "--raw", "--tls-verify=false", "--authfile", str(authfile), f"docker://{ref}"]
+    )
+    assert result.returncode == 1
+    assert "unauthorized" in result.stderr.lower(), result.describe()
+
+
+def test_skopeo_agrees_through_cred_helpers(
+    pass_with_registry: PassStore, basic_registry: Lab, tmp_path: Path
+) -> None:
+    """skopeo 1.9 runs credHelpers too (it ignores credsStore): the same bytes come back."""
+    authfile = tmp_path / "auth.json"
+    authfile.write_text(json.dumps({"credHelpers": {basic_registry.host: "pass"}}))
+    ref = basic_registry.ref(basic_registry.images.app)
+    ours = cli_with_auth_file(
+        pass_with_registry, tmp_path, {"credHelpers": {basic_registry.host: "pass"}}, ref
+    )
+    theirs = subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--authfile",
+            str(authfile),
+            f"docker://{ref}",
+        ],
+        env={**os.environ, **pass_with_registry.env},
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout.decode()
+    assert ours == theirs
+
+
+def test_a_failing_helper_is_one_line_naming_it(basic_registry: Lab, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    env = write_helper(bin_dir, "broken", "echo 'keyring locked' >&2\nexit 2\n")
+    authfile = tmp_path / "config.json"
+    authfile.write_text(json.dumps({"credsStore": "broken"}))
+    ref = basic_registry.ref(basic_registry.images.app)
+    result = run_cli(
+        ["inspect", "--raw", "--tls-verify=false", "--authfile", str(authfile), f"docker://{ref}"],
+        env={"PATH": env["PATH"]},
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.describe()
+    assert "docker-credential-broken" in lines[0] and "keyring locked" in lines[0]
+
+
+def test_an_identity_token_from_pass_is_the_refresh_token_of_an_oauth2_post(
+    pass_store: PassStore, token_registry: Lab, tmp_path: Path
+) -> None:
+    issuer = token_registry.issuer
+    assert issuer is not None
+    issuer.refresh_tokens["REFRESH-ALICE"] = "alice"
+    pass_store.store(token_registry.host, "<token>", "REFRESH-ALICE")
+    issuer.reset()
+    ref = token_registry.ref(token_registry.images.app)
+    doc = {"credHelpers": {token_registry.host: "pass"}}
+    raw = cli_with_auth_file(pass_store, tmp_path, doc, ref)
+    assert raw.encode() == token_registry.inspect_raw(token_registry.images.app)
+    posts = [r for r in issuer.requests if r.method == "POST"]
+    assert [(r.grant_type, r.account, r.status) for r in posts] == [
+        ("refresh_token", "alice", 200)
+    ]
