@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	$(PY) -m compileall -q sansio_registry trio_backend >/dev/null
+	$(PY) -m compileall -q sansio_registry sansio_registry_driverkit trio_backend >/dev/null
 	@touch $@
 
 system-deps:

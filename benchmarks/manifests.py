@@ -36,7 +36,7 @@ import trio
 from sansio_registry.auth import Credentials
 from sansio_registry.config.registries_conf import merge_registries_conf, parse_registries_conf
 from sansio_registry.flows.manifest import get_manifest
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
 from sansio_registry.testing import run_sync

@@ -1,7 +1,8 @@
 """A synchronous driver for sansio_registry: the standard library (socket, ssl) plus h11.
 
 The core decides every request, redirect, retry and credential; this moves bytes and reads
-the clock. ``run_streamed`` also hands over the body kept for a final ``Open`` (a blob).
+the clock (``begin(at=…)`` and ``received_at``: the only way time reaches the core).
+``run_streamed`` also hands over the body kept for a final ``Open`` (a blob).
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+from dataclasses import replace
 from typing import TypeVar
 
 import h11
 
-from sansio_registry import Done, Flow, FlowState, Open, RegistryState, Sleep
+from sansio_registry import Done, Flow, FlowState, Open, Sleep
 from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
-from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead
-from sansio_registry.testing.files import file_exchange, is_file_url
+from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead, is_file_url
+from sansio_registry_driverkit.files import file_exchange
 
 __all__ = ["Body", "Connections", "run", "run_streamed"]
 
@@ -150,12 +152,11 @@ class Connections:
         self._idle.clear()
 
 
-def run_streamed(flow: Flow[T], state: RegistryState, conns: Connections) -> tuple[T, Body | None]:
+def run_streamed(flow: Flow[T], conns: Connections) -> tuple[T, Body | None]:
     """Run ``flow``; also return the body of its last ``Open`` if the flow ended right there."""
     kept: Body | None = None
     try:
-        state.now = max(state.now, time.monotonic())
-        step = flow.begin()
+        step = flow.begin(at=time.monotonic())
         while not isinstance(step, Done):
             if kept is not None:  # the flow moved on: that body is abandoned
                 kept.close()
@@ -165,7 +166,7 @@ def run_streamed(flow: Flow[T], state: RegistryState, conns: Connections) -> tup
                 if isinstance(step, Sleep):
                     time.sleep(step.seconds)
                 elif is_file_url(step.request.url):
-                    reply = file_exchange(step.request)
+                    reply = replace(file_exchange(step.request), received_at=time.monotonic())
                 else:
                     head, body = conns.exchange(step.request)
                     if isinstance(step, Open) and 200 <= head.status < 300:
@@ -175,7 +176,6 @@ def run_streamed(flow: Flow[T], state: RegistryState, conns: Connections) -> tup
             except RegistryClientError as exc:  # TransportError, BodyTooLarge
                 step = flow.fail(exc)
                 continue
-            state.now = max(state.now, time.monotonic())
             step = flow.reply(reply)
         return step.value, kept
     finally:
@@ -184,11 +184,11 @@ def run_streamed(flow: Flow[T], state: RegistryState, conns: Connections) -> tup
             kept.close()
 
 
-def run(flow: Flow[T], state: RegistryState, conns: Connections | None = None) -> T:
+def run(flow: Flow[T], conns: Connections | None = None) -> T:
     """Run ``flow`` to the end and return its value (or raise its error)."""
     pool = Connections() if conns is None else conns
     try:
-        value, body = run_streamed(flow, state, pool)
+        value, body = run_streamed(flow, pool)
         if body is not None:
             body.close()
         return value

@@ -4,13 +4,29 @@ The core emits :class:`~sansio_registry.http.Request` values and consumes respon
 touches a socket, a file descriptor, a clock or a thread. ``trio_backend`` is one IO shell;
 ``examples/sync_driver.py`` (sockets, ssl and h11, under 200 lines) is another.
 
+Where IO happens, and why there
+-------------------------------
+
+* ``sansio_registry`` (this package, minus ``testing``): none. Every module here is a pure
+  function of its inputs, so every behaviour is testable without a network (a test checks its
+  imports).
+* ``sansio_registry.testing``: in-memory test doubles only (``FakeRegistry``, ``FakeNetwork``,
+  ``run_sync``, scripted transcripts), to run flows in tests with no IO.
+* ``sansio_registry_driverkit``: what driver authors need, which does IO: answering ``file://``
+  requests from the file system, and the conformance suite (loopback sockets, threads).
+* ``trio_backend``: the IO shell (trio, h11, TLS, the CLI).
+
+The way to call it is a :class:`RegistrySession`: it holds the :class:`ClientConfig` and the
+client's memory (tokens, pings) and each method returns a :class:`Flow` to drive, e.g.
+``session.open_image(ref)``, ``session.list_tags(repository)``, ``session.delete_image(ref)``.
+
 The driver contract
 -------------------
 
 This is the one place it is written down; every backend follows it, and
-:mod:`sansio_registry.testing.conformance` checks it.
+:mod:`sansio_registry_driverkit.conformance` checks it.
 
-An operation is a :class:`Flow`. ``step = flow.begin()``, then answer each step with
+An operation is a :class:`Flow`. ``step = flow.begin(at=clock())``, then answer each step with
 ``flow.reply(...)`` or ``flow.fail(...)`` until it is :class:`Done`; ``step.value`` is the
 result. An error the operation raises comes out of the ``begin``/``reply``/``fail`` call that
 caused it (the flow is then ``FAILED``): let it propagate to the caller.
@@ -24,7 +40,8 @@ Effects and the reply each needs:
   the body unread. Any other status: read the body in full, cut at ``request.max_body``, and
   reply with a :class:`Response` (the core decodes the error, follows the redirect, backs off
   on 429 or fetches a token, as for a ``Fetch``).
-* :class:`Sleep`: wait ``seconds``, then ``flow.reply(None)``.
+* :class:`Sleep`: wait ``seconds``, then ``flow.reply(None)`` (the flow counts the time as
+  having advanced by at least ``seconds``).
 
 Who owns an open body: the driver, while the flow runs. When the flow asks for anything after
 an ``Open``, that body is abandoned: close its connection unless it was read to the end. When
@@ -36,7 +53,7 @@ repeats), plus ``Host`` and, for a body, ``Content-Length``. Never ``Accept-Enco
 transparent decompression: digests cover the bytes as stored. Never follow redirects: the core
 does, and drops ``Authorization`` when the origin changes. Verify TLS certificates unless
 ``request.tls_verify`` is ``False`` (the core's decision, for that request only). Answer
-``file://`` URLs with :func:`sansio_registry.testing.files.file_exchange`.
+``file://`` URLs with :func:`sansio_registry_driverkit.files.file_exchange`.
 
 Failures: map every transport failure (DNS, connect, TLS, send, receive, a 2xx body cut
 short, a timeout, an HTTP/1.1 framing error) to :class:`TransportError`, and over-limit bodies
@@ -48,21 +65,26 @@ Cancellation: never throw a cancellation (``trio.Cancelled``, ``KeyboardInterrup
 flow. Call ``flow.abort()`` (idempotent and valid in any state: put it in ``finally``), close
 the connection of an exchange in progress and any kept body, and let the cancellation go on.
 
-Time: ``received_at`` on every reply is the driver's monotonic clock, in seconds, when the
-head arrived; set ``RegistryState.now = max(state.now, clock)`` before each step (token
-lifetimes are judged by it). A ``MockClock`` in tests is fine: only differences matter.
+Time reaches the core one way: as timestamps on what the driver hands to the flow, all from
+one monotonic clock in seconds. Start with ``flow.begin(at=clock())`` (a token cached by an
+earlier flow is judged by it before the first request) and stamp ``received_at`` on every
+:class:`ResponseHead`/:class:`Response` with the time its head arrived. The flow keeps the
+latest (never going back) in its session's ``RegistryState.now``; drivers never write the
+state, and need not see it. A ``MockClock`` in tests is fine: only differences matter.
 
 Requests with a ``coalesce_key`` (pings, token fetches) may be single-flighted: identical
 concurrent requests share one exchange and its immutable ``Response``. This is optional.
 """
 
 from sansio_registry.auth import Credentials, TokenCache
+from sansio_registry.client_config import ClientConfig
 from sansio_registry.config.registries_conf import RegistriesConf
-from sansio_registry.digest import Digest, DigestVerifier, manifest_digest
+from sansio_registry.digest import Digest, DigestVerifier, ManifestDigestError, manifest_digest
 from sansio_registry.errors import (
     BlobUnknown,
     BodyTooLarge,
     ConfigError,
+    CredentialHelperError,
     Denied,
     DigestMismatch,
     ErrorDetail,
@@ -72,80 +94,127 @@ from sansio_registry.errors import (
     ManifestUnknown,
     NameUnknown,
     NotFound,
+    ProxyError,
     RegistryBlocked,
     RegistryClientError,
     RegistryResponseError,
     RemoteProtocolError,
     ServerError,
     SizeMismatch,
+    SourceFailure,
     TooManyRequests,
     TransportError,
     Unauthorized,
     Unsupported,
-    V1Registry,
 )
 from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep
+from sansio_registry.flows.blob import (
+    BlobDownload,
+    ExternalBlobUnavailable,
+    NoConfigBlob,
+    get_config,
+    get_config_blob,
+    open_blob,
+)
+from sansio_registry.flows.delete import (
+    Deletion,
+    DeletionPlan,
+    SignatureStorageReadOnly,
+    delete_image,
+    plan_deletion,
+)
 from sansio_registry.flows.manifest import (
     ImageSource,
     Manifest,
     get_instance_manifest,
     get_manifest,
     open_image,
+    resolve_image,
 )
-from sansio_registry.http import Headers, Origin, Purpose, Request, Response, ResponseHead
-from sansio_registry.manifest import WantedPlatform
+from sansio_registry.flows.signatures import TooManySignatures, list_signatures
+from sansio_registry.flows.tags import list_tags
+from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead
+from sansio_registry.platform import NoMatchingPlatform, WantedPlatform
 from sansio_registry.reference import ImageRef
-from sansio_registry.session import ClientConfig, RegistryState
+from sansio_registry.session import RegistrySession
+from sansio_registry.signature import Signature, SimpleSigningClaims
+from sansio_registry.state import RegistryState
 
 __all__ = [
-    "BlobUnknown",
-    "BodyTooLarge",
+    # the session and its inputs
+    "RegistrySession",
     "ClientConfig",
-    "ConfigError",
+    "RegistryState",
+    "RegistriesConf",
     "Credentials",
-    "Denied",
+    "TokenCache",
+    "WantedPlatform",
+    "ImageRef",
     "Digest",
-    "DigestMismatch",
     "DigestVerifier",
-    "Done",
-    "ErrorDetail",
-    "Fetch",
+    "manifest_digest",
+    # operations (the session's methods call these)
+    "open_image",
+    "get_manifest",
+    "get_instance_manifest",
+    "resolve_image",
+    "get_config",
+    "get_config_blob",
+    "open_blob",
+    "list_signatures",
+    "list_tags",
+    "plan_deletion",
+    "delete_image",
+    # results
+    "ImageSource",
+    "Manifest",
+    "BlobDownload",
+    "Signature",
+    "SimpleSigningClaims",
+    "DeletionPlan",
+    "Deletion",
+    # driving a flow
     "Flow",
     "FlowState",
-    "Headers",
-    "ImageRef",
-    "ImageSource",
-    "IntegrityError",
-    "InvalidReference",
-    "LocalProtocolError",
-    "Manifest",
-    "ManifestUnknown",
-    "NameUnknown",
-    "NotFound",
+    "Fetch",
     "Open",
-    "Origin",
-    "Purpose",
-    "RegistriesConf",
-    "RegistryBlocked",
-    "RegistryClientError",
-    "RegistryResponseError",
-    "RegistryState",
-    "RemoteProtocolError",
+    "Sleep",
+    "Done",
     "Request",
     "Response",
     "ResponseHead",
-    "ServerError",
+    "Headers",
+    "Origin",
+    # errors
+    "RegistryClientError",
+    "SourceFailure",
+    "LocalProtocolError",
+    "InvalidReference",
+    "ConfigError",
+    "CredentialHelperError",
+    "RegistryBlocked",
+    "NoMatchingPlatform",
+    "NoConfigBlob",
+    "RemoteProtocolError",
+    "BodyTooLarge",
+    "IntegrityError",
+    "DigestMismatch",
     "SizeMismatch",
-    "Sleep",
-    "TokenCache",
-    "TooManyRequests",
+    "ManifestDigestError",
+    "TooManySignatures",
     "TransportError",
+    "ProxyError",
+    "ExternalBlobUnavailable",
+    "SignatureStorageReadOnly",
+    "RegistryResponseError",
+    "ErrorDetail",
     "Unauthorized",
+    "Denied",
+    "NotFound",
+    "ManifestUnknown",
+    "BlobUnknown",
+    "NameUnknown",
     "Unsupported",
-    "V1Registry",
-    "WantedPlatform",
-    "get_instance_manifest",
-    "get_manifest",
-    "manifest_digest",
-    "open_image",
+    "TooManyRequests",
+    "ServerError",
 ]

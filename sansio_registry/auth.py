@@ -13,19 +13,31 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Final
 from urllib.parse import quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
+from sansio_registry import go_json
+from sansio_registry.challenge import (
+    Challenge,
+    choose_challenge,
+    parse_challenges,
+    parse_www_authenticate,
+)
 from sansio_registry.errors import (
     LocalProtocolError,
     RemoteProtocolError,
 )
 from sansio_registry.flow import Steps, fetch
-from sansio_registry.http import MAX_TOKEN_BODY, Headers, Origin, Purpose, Request, Response
-from sansio_registry.json_decode import decode_json
+from sansio_registry.http import (
+    MAX_TOKEN_BODY,
+    Headers,
+    Origin,
+    Request,
+    Response,
+    parse_http_date,
+)
 from sansio_registry.response_errors import simple_error
 
 __all__ = [
@@ -54,143 +66,6 @@ __all__ = [
 MIN_TOKEN_LIFETIME: Final = 60
 
 _OAUTH2_CLIENT_ID: Final = "containers/image"
-
-
-# --------------------------------------------------------------------------------------------
-# Challenges (SPEC §7.1)
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class Challenge:
-    """One ``WWW-Authenticate`` challenge: a lowercased scheme and its parameters.
-
-    Parameters are stored as key-sorted pairs so that two challenges with the same parameters
-    compare equal whatever order the server sent them in.
-    """
-
-    scheme: str
-    params: tuple[tuple[str, str], ...]
-
-    def __init__(
-        self, scheme: str, params: Mapping[str, str] | Iterable[tuple[str, str]] = ()
-    ) -> None:
-        pairs = dict(params.items() if isinstance(params, Mapping) else params)
-        object.__setattr__(self, "scheme", scheme)
-        object.__setattr__(self, "params", tuple(sorted(pairs.items())))
-
-    def get(self, key: str, default: str | None = None) -> str | None:
-        """The value of parameter ``key`` (lowercase), or ``default``."""
-        for k, v in self.params:
-            if k == key:
-                return v
-        return default
-
-    def __contains__(self, key: object) -> bool:
-        return any(k == key for k, _ in self.params)
-
-    @property
-    def param_map(self) -> dict[str, str]:
-        """The parameters as a fresh dict."""
-        return dict(self.params)
-
-
-_SEPARATORS: Final = frozenset(' \t"(),/:;<=>?@[]\\{}')
-_SPACES: Final = frozenset(" \t\r\n")
-
-
-def _is_token_char(c: str) -> bool:
-    # RFC 7230 token: visible ASCII except separators (Go's octetTypes isToken).
-    return "!" <= c <= "~" and c not in _SEPARATORS
-
-
-def _scan_token(s: str, i: int) -> int:
-    n = len(s)
-    while i < n and _is_token_char(s[i]):
-        i += 1
-    return i
-
-
-def _skip_space(s: str, i: int) -> int:
-    n = len(s)
-    while i < n and s[i] in _SPACES:
-        i += 1
-    return i
-
-
-def _token_or_quoted(s: str, i: int) -> tuple[str, int]:
-    """Go's ``expectTokenOrQuoted``: ``("", …)`` for an unterminated quoted string."""
-    n = len(s)
-    if i >= n or s[i] != '"':
-        j = _scan_token(s, i)
-        return s[i:j], j
-    out: list[str] = []
-    i += 1
-    while i < n:
-        c = s[i]
-        if c == '"':
-            return "".join(out), i + 1
-        if c == "\\":
-            i += 1
-            if i >= n:
-                break
-            c = s[i]
-        out.append(c)
-        i += 1
-    return "", n
-
-
-def parse_www_authenticate(value: str) -> Challenge | None:
-    """Parse one header line with the exact (lenient, stop-at-anything-odd) Go grammar.
-
-    Returns ``None`` when the line has no scheme (e.g. it starts with a space). Never raises.
-    """
-    i = _scan_token(value, 0)
-    if i == 0:
-        return None
-    scheme = value[:i].lower()
-    params: dict[str, str] = {}
-    n = len(value)
-    i = _skip_space(value, i)
-    first = True  # Go prepends a virtual "," before the first parameter
-    while True:
-        if first:
-            first = False
-        elif i < n and value[i] == ",":
-            i += 1
-        else:
-            break
-        i = _skip_space(value, i)
-        j = _scan_token(value, i)
-        if j == i:
-            break
-        key = value[i:j].lower()
-        i = j
-        if i >= n or value[i] != "=":
-            break
-        pvalue, i = _token_or_quoted(value, i + 1)
-        if not pvalue:
-            break
-        params[key] = pvalue
-        i = _skip_space(value, i)
-    return Challenge(scheme, params)
-
-
-def parse_challenges(lines: Iterable[str]) -> tuple[Challenge, ...]:
-    """Every challenge of the ``WWW-Authenticate`` lines, in header order (one per line)."""
-    out: list[Challenge] = []
-    for line in lines:
-        challenge = parse_www_authenticate(line)
-        if challenge is not None:
-            out.append(challenge)
-    return tuple(out)
-
-
-def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
-    """The first ``basic`` or ``bearer`` challenge (SPEC §7.2); ``None`` → no Authorization."""
-    for challenge in challenges:
-        if challenge.scheme in ("basic", "bearer"):
-            return challenge
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,7 +278,6 @@ def token_request(
             url=urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")),
             headers=Headers.of(headers),
             body=_form_encode(params).encode("ascii"),
-            purpose=Purpose.TOKEN,
             max_body=MAX_TOKEN_BODY,
             coalesce_key=key,
         )
@@ -413,7 +287,6 @@ def token_request(
         method="GET",
         url=urlunsplit((parts.scheme, parts.netloc, parts.path, _form_encode(params), "")),
         headers=Headers.of(headers),
-        purpose=Purpose.TOKEN,
         max_body=MAX_TOKEN_BODY,
         coalesce_key=key,
     )
@@ -432,32 +305,6 @@ class BearerToken:
 
     def __repr__(self) -> str:
         return f"BearerToken(token=<redacted>, expires_at={self.expires_at!r})"
-
-
-_json_decoder: Final = msgspec.json.Decoder()
-
-
-def _go_fold(key: str) -> str:
-    # Go's encoding/json matches field names with simple case folding; for ASCII field names
-    # that is ASCII case plus the Kelvin sign (lower() handles it) and the long s.
-    return key.lower().replace("\u017f", "s")
-
-
-def _go_field(doc: Mapping[str, object], name: str) -> tuple[bool, object]:
-    """(present, value) of JSON field ``name`` matched case-insensitively, last match wins."""
-    found, value = False, None
-    for k, v in doc.items():
-        if _go_fold(k) == name:
-            found, value = True, v
-    return found, value
-
-
-def _decode_json(body: bytes) -> tuple[bool, object]:
-    """(ok, value); invalid UTF-8 inside strings becomes U+FFFD, as Go's decoder does."""
-    try:
-        return True, decode_json(_json_decoder, body)
-    except msgspec.DecodeError:
-        return False, None
 
 
 _RFC3339: Final = re.compile(
@@ -489,17 +336,6 @@ def _bad_token(why: str) -> RemoteProtocolError:
     return RemoteProtocolError(f"decoding bearer token: {why}")
 
 
-def _server_date(resp: Response) -> datetime | None:
-    value = resp.headers.get("Date")
-    if not value:
-        return None
-    try:
-        date = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
-
-
 def parse_token_response(
     resp: Response,
     *,
@@ -517,16 +353,17 @@ def parse_token_response(
     if resp.status != 200:
         # SPEC §8.2's "simple" wrapper: 401 -> invalid username/password, 429, other statuses.
         raise simple_error(resp, method=method, url=url, context=context)
-    ok, doc = _decode_json(resp.body)
-    if not ok:
-        raise _bad_token("the response is not JSON")
+    try:
+        doc = go_json.decode_any(resp.body)
+    except msgspec.DecodeError:
+        raise _bad_token("the response is not JSON") from None
     if doc is None:  # Go 5.23.1 crashes here; upstream treats it as an empty token
         return BearerToken("", resp.received_at + MIN_TOKEN_LIFETIME)
     if not isinstance(doc, dict):
         raise _bad_token("the response is not a JSON object")
     token, access_token, expires_in, issued_raw = "", "", 0, None
     for k, v in doc.items():
-        name = _go_fold(k)
+        name = go_json.fold_key(k)
         if name in ("token", "access_token"):
             if v is not None and not isinstance(v, str):
                 raise _bad_token(f"{name} is not a string")
@@ -554,7 +391,7 @@ def parse_token_response(
             issued = None
     lifetime = max(expires_in, MIN_TOKEN_LIFETIME)
     age = 0.0
-    date = _server_date(resp)
+    date = parse_http_date(resp.headers.get("Date") or "")
     if issued is not None and date is not None:
         age = max((date - issued).total_seconds(), 0.0)
     return BearerToken(token or access_token, resp.received_at + lifetime - age)
@@ -589,9 +426,15 @@ class TokenCache:
         """Remember ``token`` under ``key`` (replacing any older one)."""
         self._tokens[key] = token
 
-    def invalidate(self, key: TokenKey) -> None:
-        """Forget the token under ``key`` (e.g. after the registry rejected it)."""
-        self._tokens.pop(key, None)
+    def invalidate(self, key: TokenKey, rejected: str | None = None) -> None:
+        """Forget the token under ``key`` (e.g. after the registry rejected it).
+
+        With ``rejected`` (the token the registry refused), only while that token is the one
+        stored: a newer token another flow fetched meanwhile stays.
+        """
+        stored = self._tokens.get(key)
+        if stored is not None and (rejected is None or stored.token == rejected):
+            del self._tokens[key]
 
     def clear(self) -> None:
         """Forget every token."""

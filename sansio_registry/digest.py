@@ -12,31 +12,19 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
+
+from sansio_registry import go_json
 from sansio_registry.errors import (
     DigestMismatch,
     LocalProtocolError,
     RemoteProtocolError,
     SizeMismatch,
 )
-from sansio_registry.manifest import (
-    _MAP_ANY,
-    _MISSING,
-    _RAW,
-    _STR,
-    _STRS,
-    _T,
-    DOCKER_SCHEMA1_SIGNED,
-    _go_parse,
-    _go_quote,
-    _go_unmarshal,
-    _GoJSONError,
-    _guess_tree,
-    _Missing,
-    _Obj,
-    _Raw,
-)
+from sansio_registry.media_types import DOCKER_SCHEMA1_SIGNED, guess_parsed
+from sansio_registry.quoting import quote
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -199,17 +187,19 @@ class ManifestDigestError(RemoteProtocolError):
     """A signed schema1 manifest whose signature block cannot be used to rebuild its payload."""
 
 
-_JS_HEADER: Final = _T(
-    "struct",
-    "libtrust.jsParsedHeader",
-    fields=(("jwk", _RAW), ("alg", _STR), ("x5c", _STRS)),
-)
-_JS_SIGNATURE: Final = _T(
-    "struct",
-    "libtrust.jsParsedSignature",
-    fields=(("header", _JS_HEADER), ("signature", _STR), ("protected", _STR)),
-)
-_JS_SIGNATURES: Final = _T("list", "[]libtrust.jsParsedSignature", _JS_SIGNATURE)
+class _SignatureHeader(msgspec.Struct):
+    jwk: Any = msgspec.UNSET  # a json.RawMessage in libtrust: present even when null
+    alg: str = ""
+    x5c: list[str] | None = None
+
+
+class _Signature(msgspec.Struct):
+    """libtrust's ``jsParsedSignature``."""
+
+    header: _SignatureHeader = msgspec.field(default_factory=_SignatureHeader)
+    signature: str = ""
+    protected: str = ""
+
 
 _B64URL: Final = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?")
 
@@ -236,58 +226,59 @@ def _go_int(value: float) -> int:
     return int(value)
 
 
-def _check_jwk(raw: _Raw) -> None:
+def _check_jwk(jwk: object) -> None:
     """A light UnmarshalPublicKeyJWK: only the ``kty`` dispatch is reproduced.
 
-    Go also validates the EC/RSA key material, so a malformed key makes digesting fail; that is
-    a SPEC §10 Weakness (the key has nothing to do with the digest) that we copy only as far as
-    the key type, so no key cryptography runs here.
+    libtrust also validates the EC/RSA key material, so a malformed key makes digesting fail,
+    though the key has nothing to do with the digest; that is copied only as far as the key
+    type, so no key cryptography runs here.
     """
-    try:
-        jwk = _go_unmarshal(raw.value, _MAP_ANY)
-    except _GoJSONError as exc:
+    if jwk is not None and not isinstance(jwk, dict):
         raise ManifestDigestError(
-            f"error unmarshalling public key: decoding JWK Public Key JSON data: {exc}"
-        ) from None
-    kty = jwk.get("kty", _MISSING) if isinstance(jwk, dict) else _MISSING
-    if isinstance(kty, _Missing):
+            "error unmarshalling public key: decoding JWK Public Key JSON data: not an object"
+        )
+    kty = (jwk or {}).get("kty", msgspec.UNSET)
+    if kty is msgspec.UNSET:
         problem = 'JWK Public Key type: "kty" value not specified'
     elif not isinstance(kty, str):
         problem = 'JWK Public Key type: "kty" value must be a string'
     elif kty not in ("EC", "RSA"):
-        problem = f"JWK Public Key type not supported: {_go_quote(kty)}"
+        problem = f"JWK Public Key type not supported: {quote(kty)}"
     else:
         return
     raise ManifestDigestError(f"error unmarshalling public key: {problem}")
 
 
+def _protected_header(protected: str) -> dict[str, Any]:
+    """The JSON object inside a signature's ``protected`` field (base64url)."""
+    try:
+        protected_bytes = _jose_b64_decode(protected)
+    except ValueError as exc:
+        raise ManifestDigestError(f"base64 decode error: {exc}") from None
+    try:
+        tree = go_json.loads(protected_bytes)
+        return {} if tree is None else go_json.convert(tree, dict[str, Any])
+    except (ValueError, msgspec.ValidationError) as exc:
+        raise ManifestDigestError(f"error unmarshalling protected header: {exc}") from None
+
+
 def _schema1_payload(raw: bytes, tree: object) -> bytes:
     """libtrust.ParsePrettySignature(raw, "signatures").Payload()."""
-    if not isinstance(tree, _Obj):  # pragma: no cover - the guess implies an object
-        raise ManifestDigestError("error unmarshalling content: not an object")
-    block = tree.last("signatures")
-    if isinstance(block, _Missing):
+    block = (
+        tree.last("signatures", msgspec.UNSET) if isinstance(tree, go_json.JSONObject) else None
+    )
+    if block is msgspec.UNSET:
         raise ManifestDigestError("missing signature key")
     try:
-        signatures = _go_unmarshal(block, _JS_SIGNATURES)
-    except _GoJSONError as exc:
+        signatures = [] if block is None else go_json.convert(block, list[_Signature])
+    except msgspec.ValidationError as exc:
         raise ManifestDigestError(f"error unmarshalling signatures: {exc}") from None
     format_length = 0
     format_tail = b""
-    for sig in signatures if isinstance(signatures, list) else ():
-        fields = sig if isinstance(sig, dict) else {}
-        protected = fields.get("protected") or ""
-        try:
-            protected_bytes = _jose_b64_decode(protected)
-        except ValueError as exc:
-            raise ManifestDigestError(f"base64 decode error: {exc}") from None
-        try:
-            header = _go_unmarshal(_go_parse(protected_bytes), _MAP_ANY)
-        except _GoJSONError as exc:
-            raise ManifestDigestError(f"error unmarshalling protected header: {exc}") from None
-        header = header if isinstance(header, dict) else {}
+    for sig in signatures:
+        header = _protected_header(sig.protected)
         length = header.get("formatLength")
-        if not isinstance(length, float):  # JSON numbers arrive as Go float64
+        if not isinstance(length, float):  # any-typed JSON numbers are floats
             raise ManifestDigestError("missing formatted length")
         encoded_tail = header.get("formatTail")
         if not isinstance(encoded_tail, str):
@@ -306,11 +297,9 @@ def _schema1_payload(raw: bytes, tree: object) -> bytes:
             format_tail = tail
         elif format_tail != tail:
             raise ManifestDigestError("conflicting format tail")
-        sig_header = fields.get("header")
-        jwk = sig_header.get("jwk") if isinstance(sig_header, dict) else None
-        if isinstance(jwk, _Raw):
-            _check_jwk(jwk)
-    # Go would panic slicing with a negative length; we report it like an oversized one.
+        if sig.header.jwk is not msgspec.UNSET:
+            _check_jwk(sig.header.jwk)
+    # libtrust would panic slicing with a negative length; reported like an oversized one.
     if format_length > len(raw) or format_length < 0:
         raise ManifestDigestError("invalid format length")
     return raw[:format_length] + format_tail
@@ -323,9 +312,9 @@ def manifest_digest(raw: bytes) -> Digest:
     unusable (texts from libtrust: ``missing formatted length``, ``invalid format length``…).
     """
     try:
-        tree = _go_parse(raw)
-    except _GoJSONError:
+        tree = go_json.loads(raw)
+    except ValueError:
         return Digest.of(raw)
-    if _guess_tree(tree) != DOCKER_SCHEMA1_SIGNED:
+    if guess_parsed(tree) != DOCKER_SCHEMA1_SIGNED:
         return Digest.of(raw)
     return Digest.of(_schema1_payload(raw, tree))

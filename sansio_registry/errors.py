@@ -14,6 +14,7 @@ __all__ = [
     "BlobUnknown",
     "BodyTooLarge",
     "ConfigError",
+    "CredentialHelperError",
     "Denied",
     "DigestMismatch",
     "ErrorDetail",
@@ -26,19 +27,58 @@ __all__ = [
     "RegistryBlocked",
     "RegistryClientError",
     "RegistryResponseError",
+    "ProxyError",
     "RemoteProtocolError",
     "ServerError",
     "SizeMismatch",
+    "SourceFailure",
     "TooManyRequests",
     "TransportError",
     "Unauthorized",
     "Unsupported",
-    "V1Registry",
+    "with_source_failures",
 ]
 
 
 class RegistryClientError(Exception):
-    """Root of every error this library raises on purpose."""
+    """Root of every error this library raises on purpose.
+
+    Attributes:
+        also_failed: when several pull sources (mirrors, the primary) were tried, the others
+            that failed too, in the order tried; empty otherwise. The error itself is the
+            primary's (manifests) or the first source's (blobs), so ``except ManifestUnknown``
+            works with or without mirrors. A note per entry says the same for tracebacks.
+    """
+
+    also_failed: tuple[SourceFailure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailure:
+    """One pull source that failed: where (``reference``, a mirror or not) and why.
+
+    ``reference`` is the source's image reference as text (``ImageRef.parse`` reads it back).
+    """
+
+    reference: str
+    error: RegistryClientError
+    is_mirror: bool
+
+    @property
+    def note(self) -> str:
+        """The note the raised error carries for this failure (for tracebacks)."""
+        where = f"mirror {self.reference}" if self.is_mirror else self.reference
+        return f"{where} also failed: {self.error}"
+
+
+def with_source_failures(
+    error: RegistryClientError, failures: tuple[SourceFailure, ...]
+) -> RegistryClientError:
+    """``error`` carrying ``failures`` as data (``also_failed``) and as one note each."""
+    error.also_failed = failures
+    for failure in failures:
+        error.add_note(failure.note)
+    return error
 
 
 class LocalProtocolError(RegistryClientError):
@@ -59,10 +99,6 @@ class RegistryBlocked(ConfigError):
 
 class RemoteProtocolError(RegistryClientError):
     """The peer broke the protocol: malformed challenge, JSON, header or redirect."""
-
-
-class V1Registry(RemoteProtocolError):
-    """The endpoint only speaks the retired v1 registry protocol."""
 
 
 class BodyTooLarge(RemoteProtocolError):
@@ -95,8 +131,16 @@ class SizeMismatch(IntegrityError):
         self.actual = actual
 
 
+class CredentialHelperError(ConfigError):
+    """A credential helper (``docker-credential-<name>``) is missing, failed, or hung."""
+
+
 class TransportError(RegistryClientError):
     """The connection failed (refused, reset, TLS, timeout); raised by backends."""
+
+
+class ProxyError(TransportError):
+    """The HTTP proxy was misconfigured, refused the request, or failed; names the proxy."""
 
 
 @dataclass(frozen=True, slots=True)

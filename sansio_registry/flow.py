@@ -3,6 +3,10 @@
 An operation is a generator that yields effects (:class:`Fetch`, :class:`Open`, :class:`Sleep`)
 and receives replies; :class:`Flow` wraps it in an h11-like state machine so a driver can not
 reply out of turn, with the wrong kind of reply, or after the end.
+
+Time reaches a flow one way: as timestamps on what the driver hands in (``begin(at=…)`` and
+each reply's ``received_at``; a ``Sleep`` counts as having lasted at least its seconds). The
+flow passes the latest one to its ``on_time`` callback (a session's state), never backwards.
 """
 
 from __future__ import annotations
@@ -62,7 +66,10 @@ class Open:
 @final
 @dataclass(frozen=True, slots=True)
 class Sleep:
-    """Wait ``seconds`` (for bounded retries); reply with ``None``."""
+    """Wait ``seconds`` (for bounded retries); reply with ``None``.
+
+    The flow then takes the time to be at least ``seconds`` later than the latest it knew.
+    """
 
     seconds: float
 
@@ -116,17 +123,27 @@ class FlowState(enum.Enum):
 class Flow(Generic[T]):
     """Drive one operation step by step.
 
-    ``begin()`` gives the first step; each ``reply(x)`` or ``fail(exc)`` gives the next; a step
-    is either an effect to perform or :class:`Done`. Exceptions raised by the operation come out
-    of the call that caused them, and the flow is then ``FAILED``.
+    ``begin(at=clock)`` gives the first step; each ``reply(x)`` or ``fail(exc)`` gives the
+    next; a step is either an effect to perform or :class:`Done`. Exceptions raised by the
+    operation come out of the call that caused them, and the flow is then ``FAILED``.
+
+    ``on_time`` receives every time the flow learns (see the module docstring) before the
+    operation resumes, so a cached token is judged by the time the flow was begun at.
     """
 
-    __slots__ = ("_gen", "_pending", "_state")
+    __slots__ = ("_gen", "_now", "_on_time", "_pending", "_state")
 
-    def __init__(self, gen: Generator[Effect, Reply, T]) -> None:
+    def __init__(
+        self,
+        gen: Generator[Effect, Reply, T],
+        *,
+        on_time: Callable[[float], None] | None = None,
+    ) -> None:
         self._gen = gen
         self._state = FlowState.NEW
         self._pending: Effect | None = None
+        self._on_time = on_time
+        self._now: float | None = None
 
     @property
     def state(self) -> FlowState:
@@ -138,10 +155,16 @@ class Flow(Generic[T]):
         """The effect waiting for a reply, if any."""
         return self._pending
 
-    def begin(self) -> Effect | Done[T]:
-        """Start the operation and return its first step."""
+    def begin(self, *, at: float | None = None) -> Effect | Done[T]:
+        """Start the operation and return its first step.
+
+        ``at`` is the driver's clock now: drivers pass it, so tokens cached by earlier flows
+        are judged by the time this one starts (tests that use no tokens may leave it out).
+        """
         if self._state is not FlowState.NEW:
             raise LocalProtocolError(f"begin() on a flow that is {self._state.value}")
+        if at is not None:
+            self._saw(at)
         return self._advance(lambda: next(self._gen))
 
     def reply(self, reply: Reply) -> Effect | Done[T]:
@@ -157,6 +180,10 @@ class Flow(Generic[T]):
             raise LocalProtocolError(
                 f"{type(pending).__name__} cannot be answered with {type(reply).__name__}"
             )
+        if isinstance(reply, ResponseHead):
+            self._saw(reply.received_at)
+        elif isinstance(pending, Sleep) and self._now is not None:
+            self._saw(self._now + pending.seconds)
         return self._advance(lambda: self._gen.send(reply))
 
     def fail(self, exc: RegistryClientError) -> Effect | Done[T]:
@@ -172,6 +199,12 @@ class Flow(Generic[T]):
             self._state = FlowState.ABORTED
             self._pending = None
             self._gen.close()
+
+    def _saw(self, at: float) -> None:
+        if self._now is None or at > self._now:
+            self._now = at
+        if self._on_time is not None:
+            self._on_time(self._now)
 
     def _require_awaiting(self, what: str) -> Effect:
         if self._state is not FlowState.AWAITING or self._pending is None:

@@ -7,13 +7,16 @@ The core never opens a connection: it builds :class:`Request` values and receive
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Hashable, Iterable, Iterator
+import re
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
-from sansio_registry.errors import LocalProtocolError
+from sansio_registry.errors import LocalProtocolError, RemoteProtocolError
+from sansio_registry.quoting import quote
 
 __all__ = [
     "MAX_DELETE_BODY",
@@ -23,11 +26,14 @@ __all__ = [
     "MAX_TOKEN_BODY",
     "Headers",
     "Origin",
-    "Purpose",
     "Request",
     "Response",
     "ResponseHead",
     "is_file_url",
+    "STATUS_TEXT",
+    "status_text",
+    "content_length",
+    "parse_http_date",
 ]
 
 # SPEC §16: the buffered-read limits. Error bodies are capped too (SPEC §8 weakness fixed).
@@ -37,23 +43,146 @@ MAX_TOKEN_BODY: Final = 1024 * 1024
 MAX_DELETE_BODY: Final = 1024 * 1024
 MAX_ERROR_BODY: Final = 1024 * 1024
 
+_DIGITS: Final = re.compile(r"[0-9]+")
 
-class Purpose(enum.Enum):
-    """What a request is for, so logs and tests can say it."""
 
-    PING = "ping"
-    TOKEN = "token"
-    MANIFEST = "manifest"
-    BLOB = "blob"
-    SIGNATURE = "signature"
-    DELETE = "delete"
-    TAGS = "tags"
-    EXTERNAL = "external"
+# The reason phrases containers/image prints (Go's ``http.StatusText``): messages quote them.
+STATUS_TEXT: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        100: "Continue",
+        101: "Switching Protocols",
+        102: "Processing",
+        103: "Early Hints",
+        200: "OK",
+        201: "Created",
+        202: "Accepted",
+        203: "Non-Authoritative Information",
+        204: "No Content",
+        205: "Reset Content",
+        206: "Partial Content",
+        207: "Multi-Status",
+        208: "Already Reported",
+        226: "IM Used",
+        300: "Multiple Choices",
+        301: "Moved Permanently",
+        302: "Found",
+        303: "See Other",
+        304: "Not Modified",
+        305: "Use Proxy",
+        307: "Temporary Redirect",
+        308: "Permanent Redirect",
+        400: "Bad Request",
+        401: "Unauthorized",
+        402: "Payment Required",
+        403: "Forbidden",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        406: "Not Acceptable",
+        407: "Proxy Authentication Required",
+        408: "Request Timeout",
+        409: "Conflict",
+        410: "Gone",
+        411: "Length Required",
+        412: "Precondition Failed",
+        413: "Request Entity Too Large",
+        414: "Request URI Too Long",
+        415: "Unsupported Media Type",
+        416: "Requested Range Not Satisfiable",
+        417: "Expectation Failed",
+        418: "I'm a teapot",
+        421: "Misdirected Request",
+        422: "Unprocessable Entity",
+        423: "Locked",
+        424: "Failed Dependency",
+        425: "Too Early",
+        426: "Upgrade Required",
+        428: "Precondition Required",
+        429: "Too Many Requests",
+        431: "Request Header Fields Too Large",
+        451: "Unavailable For Legal Reasons",
+        500: "Internal Server Error",
+        501: "Not Implemented",
+        502: "Bad Gateway",
+        503: "Service Unavailable",
+        504: "Gateway Timeout",
+        505: "HTTP Version Not Supported",
+        506: "Variant Also Negotiates",
+        507: "Insufficient Storage",
+        508: "Loop Detected",
+        510: "Not Extended",
+        511: "Network Authentication Required",
+    }
+)
+
+
+def status_text(code: int) -> str:
+    """The reason phrase for ``code`` (Go's ``http.StatusText``), ``""`` when unknown."""
+    return STATUS_TEXT.get(code, "")
 
 
 def is_file_url(url: str) -> bool:
     """Whether ``url`` names a local file (lookaside storage); drivers answer those from disk."""
     return url[:5].lower() == "file:"
+
+
+_MONTHS: Final = ("jan", "feb", "mar", "apr", "may", "jun")
+_MONTHS2: Final = ("jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS: Final = "mon|tue|wed|thu|fri|sat|sun"
+_LONG_DAYS: Final = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_MON: Final = "(?P<mon>" + "|".join(_MONTHS + _MONTHS2) + ")"
+_TIME: Final = r"(?P<h>[0-9]{1,2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
+# The three layouts of RFC 9110 §5.6.7 (IMF-fixdate, RFC 850, asctime), as Go's http.ParseTime.
+_RFC1123: Final = re.compile(
+    rf"(?:{_DAYS}), (?P<d>[0-9]{{2}}) {_MON} (?P<y>[0-9]{{4}}) {_TIME} GMT", re.IGNORECASE
+)
+_RFC850: Final = re.compile(
+    rf"(?:{_LONG_DAYS}), (?P<d>[0-9]{{2}})-{_MON}-(?P<yy>[0-9]{{2}}) {_TIME} [A-Z]{{3,4}}",
+    re.IGNORECASE,
+)
+_ASCTIME: Final = re.compile(
+    rf"(?:{_DAYS}) {_MON} (?: ?(?P<d>[0-9]{{1,2}})) {_TIME} (?P<y>[0-9]{{4}})", re.IGNORECASE
+)
+
+
+def parse_http_date(value: str) -> datetime | None:
+    """An aware UTC datetime from an HTTP date in one of Go's three layouts, else None."""
+    for pattern in (_RFC1123, _RFC850, _ASCTIME):
+        match = pattern.fullmatch(value.strip(" \t"))
+        if match is None:
+            continue
+        groups = match.groupdict()
+        if groups.get("yy") is not None:
+            yy = int(groups["yy"])
+            year = 1900 + yy if yy >= 69 else 2000 + yy
+        else:
+            year = int(groups["y"])
+        try:
+            return datetime(
+                year,
+                (_MONTHS + _MONTHS2).index(groups["mon"].lower()) + 1,
+                int(groups["d"]),
+                int(groups["h"]),
+                int(groups["m"]),
+                int(groups["s"]),
+                tzinfo=UTC,
+            )
+        except ValueError:
+            return None
+    return None
+
+
+def content_length(headers: Headers) -> int | None:
+    """The ``Content-Length`` of a response; None when absent, RemoteProtocolError if invalid.
+
+    RFC 9110 §8.6: ASCII digits only (``str.isdigit`` would accept ``"²"``).
+    """
+    value = headers.get("Content-Length")
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    if not _DIGITS.fullmatch(value):
+        raise RemoteProtocolError(f"invalid Content-Length {quote(value[:64])}")
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +285,6 @@ class Request:
     headers: Headers = field(default_factory=Headers)
     # Not in repr: an OAuth2 token request's body carries the refresh token.
     body: bytes = field(default=b"", repr=False)
-    purpose: Purpose
     max_body: int = MAX_ERROR_BODY
     coalesce_key: Hashable | None = None
     tls_verify: bool = True

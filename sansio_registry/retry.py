@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import urlsplit
 
+from sansio_registry.http import parse_http_date
+
 __all__ = [
     "MAX_429_ATTEMPTS",
     "FIRST_429_DELAY",
     "MAX_429_DELAY",
     "retry_after_delay",
-    "parse_http_date",
     "parse_link_next",
 ]
 
@@ -65,52 +66,6 @@ def _uncapped_delay(header: str | None, fallback: float, now: datetime | None) -
         now = now.replace(tzinfo=UTC)
     delta = (when - now).total_seconds()
     return delta if delta > 0 else fallback
-
-
-_MONTHS: Final = ("jan", "feb", "mar", "apr", "may", "jun")
-_MONTHS2: Final = ("jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS: Final = "mon|tue|wed|thu|fri|sat|sun"
-_LONG_DAYS: Final = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-_MON: Final = "(?P<mon>" + "|".join(_MONTHS + _MONTHS2) + ")"
-_TIME: Final = r"(?P<h>[0-9]{1,2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
-# Go's http.ParseTime accepts exactly these three layouts.
-_RFC1123: Final = re.compile(
-    rf"(?:{_DAYS}), (?P<d>[0-9]{{2}}) {_MON} (?P<y>[0-9]{{4}}) {_TIME} GMT", re.IGNORECASE
-)
-_RFC850: Final = re.compile(
-    rf"(?:{_LONG_DAYS}), (?P<d>[0-9]{{2}})-{_MON}-(?P<yy>[0-9]{{2}}) {_TIME} [A-Z]{{3,4}}",
-    re.IGNORECASE,
-)
-_ASCTIME: Final = re.compile(
-    rf"(?:{_DAYS}) {_MON} (?: ?(?P<d>[0-9]{{1,2}})) {_TIME} (?P<y>[0-9]{{4}})", re.IGNORECASE
-)
-
-
-def parse_http_date(value: str) -> datetime | None:
-    """An aware UTC datetime from an HTTP date in one of Go's three layouts, else None."""
-    for pattern in (_RFC1123, _RFC850, _ASCTIME):
-        match = pattern.fullmatch(value.strip(" \t"))
-        if match is None:
-            continue
-        groups = match.groupdict()
-        if groups.get("yy") is not None:
-            yy = int(groups["yy"])
-            year = 1900 + yy if yy >= 69 else 2000 + yy
-        else:
-            year = int(groups["y"])
-        try:
-            return datetime(
-                year,
-                (_MONTHS + _MONTHS2).index(groups["mon"].lower()) + 1,
-                int(groups["d"]),
-                int(groups["h"]),
-                int(groups["m"]),
-                int(groups["s"]),
-                tzinfo=UTC,
-            )
-        except ValueError:
-            return None
-    return None
 
 
 def parse_link_next(header: str | None) -> str | None:

@@ -1,87 +1,114 @@
-"""What flows share across operations: the caller's settings and the caches a client keeps.
+"""The one way to call the core: a :class:`RegistrySession` holds what every operation shares.
 
-:class:`ClientConfig` is immutable input (registries.conf, credentials, policy switches);
-:class:`RegistryState` is the mutable memory of one client (tokens, ping results). Neither
-does IO: the shell reads files and passes their parsed contents in.
+A session holds the :class:`ClientConfig` and the mutable :class:`RegistryState` (tokens,
+pings, the latest time seen); each method returns a :class:`~sansio_registry.flow.Flow` for a
+driver to run. Callers never thread ``config=``/``state=`` through calls::
+
+    session = RegistrySession(ClientConfig())
+    source = run(session.open_image(ImageRef.parse("reg.test/ns/app:v1")))
+    config = run(session.get_config(source, run(session.resolve_image(source))))
+
+The module-level flow functions (``open_image(ref, config=…, state=…)`` …) are the
+implementation; they stay public for callers that keep their own state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Sequence
 
-from sansio_registry.auth import Credentials, TokenCache
-from sansio_registry.config.auth_json import AuthFile, lookup_credentials
-from sansio_registry.config.registries_conf import RegistriesConf
-from sansio_registry.config.registries_d import RegistriesD
-from sansio_registry.flows.ping import PingResult
-from sansio_registry.manifest import WantedPlatform
+from sansio_registry.client_config import DEFAULT_USER_AGENT, ClientConfig
+from sansio_registry.digest import Digest
+from sansio_registry.flow import Flow
+from sansio_registry.flows.blob import BlobDownload, get_config, get_config_blob, open_blob
+from sansio_registry.flows.delete import Deletion, DeletionPlan, delete_image, plan_deletion
+from sansio_registry.flows.manifest import (
+    ImageSource,
+    Manifest,
+    get_instance_manifest,
+    get_manifest,
+    open_image,
+    resolve_image,
+)
+from sansio_registry.flows.signatures import list_signatures
+from sansio_registry.flows.tags import list_tags
 from sansio_registry.reference import ImageRef
+from sansio_registry.signature import Signature
+from sansio_registry.state import RegistryState
 
-__all__ = ["DEFAULT_USER_AGENT", "ClientConfig", "RegistryState"]
+# ClientConfig, RegistryState and DEFAULT_USER_AGENT lived here before the session did; they
+# stay importable from this module.
+__all__ = ["DEFAULT_USER_AGENT", "ClientConfig", "RegistrySession", "RegistryState"]
 
-DEFAULT_USER_AGENT: Final = "sansio-registry/0.1 (containers/image compatible)"
 
+class RegistrySession:
+    """One client's configuration and memory; every method returns a flow to drive.
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClientConfig:
-    """Everything a flow needs to know that is not a network answer.
-
-    Attributes:
-        registries: parsed registries.conf (mirrors, rewrites, insecure, blocked).
-        credentials: explicit credentials from the caller (``--creds``, ``--registry-token``);
-            bound to the logical registry host and never sent anywhere else (SPEC §3).
-        auth_files: parsed auth.json / docker config files, in lookup order (SPEC §15).
-        use_auth_files: ``False`` for ``--no-creds``.
-        tls_verify: ``None`` follows registries.conf; ``True``/``False`` overrides it for
-            every endpoint (``--tls-verify``), as skopeo does.
-        verify_content_digest: check ``Docker-Content-Digest`` against the bytes; switch off
-            only for registries known to send wrong values.
-        platform: which instance of a manifest list an image resolves to.
-        registries_d: parsed registries.d (where lookaside signatures live, SPEC §13.3).
-        lookaside_default: the built-in lookaside when registries.d names none (a
-            ``file://`` URL; containers/image uses /var/lib/containers/sigstore for root).
+    Flows of one session may run concurrently (one task each): they share tokens and pings.
     """
 
-    registries: RegistriesConf = field(default_factory=RegistriesConf)
-    credentials: Credentials | None = None
-    auth_files: tuple[AuthFile, ...] = ()
-    use_auth_files: bool = True
-    tls_verify: bool | None = None
-    user_agent: str = DEFAULT_USER_AGENT
-    verify_content_digest: bool = True
-    platform: WantedPlatform | None = None
-    registries_d: RegistriesD = field(default_factory=RegistriesD)
-    lookaside_default: str = "file:///var/lib/containers/sigstore"
+    __slots__ = ("config", "state")
 
-    def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
-        """The credentials an attempt at ``physical`` may use.
+    def __init__(
+        self, config: ClientConfig | None = None, state: RegistryState | None = None
+    ) -> None:
+        self.config = config if config is not None else ClientConfig()
+        self.state = state if state is not None else RegistryState()
 
-        Explicit credentials go only to the logical registry's own host (SPEC §3: a mirror or a
-        rewritten location on another host never sees them); every other host gets what the
-        auth files hold for its physical name, as skopeo does.
-        """
-        if self.credentials is not None and physical.domain == logical.domain:
-            return self.credentials
-        if not self.use_auth_files:
-            return None
-        return lookup_credentials(self.auth_files, physical.name)
+    def open_image(self, ref: ImageRef) -> Flow[ImageSource]:
+        """Find the first pull source serving ``ref`` (mirrors first); its manifest, verified."""
+        return open_image(ref, config=self.config, state=self.state)
 
-    def is_insecure(self, source_insecure: bool) -> bool:
-        """Whether an endpoint may skip TLS verification and fall back to plain HTTP."""
-        if self.tls_verify is not None:
-            return not self.tls_verify
-        return source_insecure
+    def get_manifest(self, ref: ImageRef, instance: Digest | None = None) -> Flow[Manifest]:
+        """The manifest of ``ref`` (or of its ``instance``), verified."""
+        return get_manifest(ref, config=self.config, state=self.state, instance=instance)
 
+    def get_instance_manifest(self, source: ImageSource, digest: Digest) -> Flow[Manifest]:
+        """One instance of an opened list, by digest, from the same endpoint, fresh."""
+        return get_instance_manifest(source, digest, config=self.config, state=self.state)
 
-@dataclass(slots=True)
-class RegistryState:
-    """The mutable memory of one client: bearer tokens and successful pings.
+    def resolve_image(self, source: ImageSource) -> Flow[Manifest]:
+        """The single-image manifest for ``config.platform`` (the list's choice, or itself)."""
+        return resolve_image(source, config=self.config, state=self.state)
 
-    Only successful pings are remembered: a registry that was down a minute ago is asked again.
-    """
+    def get_config(self, source: ImageSource, manifest: Manifest) -> Flow[bytes]:
+        """The config blob of a single-image manifest, verified; ``NoConfigBlob`` for schema1."""
+        return get_config(source, manifest, state=self.state)
 
-    tokens: TokenCache = field(default_factory=TokenCache)
-    pings: dict[tuple[str, bool], PingResult] = field(default_factory=dict)
-    #: The latest time the shell told us (its monotonic clock); token expiry is judged by it.
-    now: float = 0.0
+    def get_config_blob(
+        self, source: ImageSource, digest: Digest, *, size: int | None = None
+    ) -> Flow[bytes]:
+        """A config-sized blob (at most 4 MiB) by digest, verified."""
+        return get_config_blob(source, digest, size=size, state=self.state)
+
+    def open_blob(
+        self,
+        source: ImageSource,
+        digest: Digest,
+        *,
+        size: int | None = None,
+        urls: Sequence[str] = (),
+        resume: tuple[BlobDownload, int] | None = None,
+    ) -> Flow[BlobDownload]:
+        """Open a blob for streaming: the driver keeps the body of the final ``Open``."""
+        return open_blob(source, digest, state=self.state, size=size, urls=urls, resume=resume)
+
+    def list_signatures(
+        self, source: ImageSource, instance: Digest | None = None
+    ) -> Flow[tuple[Signature, ...]]:
+        """Every signature of the opened image (or of its ``instance``), with its source."""
+        return list_signatures(source, config=self.config, state=self.state, instance=instance)
+
+    def list_tags(self, repository: ImageRef | ImageSource) -> Flow[tuple[str, ...]]:
+        """Every tag of a repository (its own registry), or of where a source was opened."""
+        return list_tags(repository, config=self.config, state=self.state)
+
+    def plan_deletion(self, ref: ImageRef) -> Flow[DeletionPlan]:
+        """The dry run of :meth:`delete_image`: digest, tags on it, signatures."""
+        return plan_deletion(ref, config=self.config, state=self.state)
+
+    def delete_image(self, ref: ImageRef) -> Flow[Deletion]:
+        """Delete the manifest ``ref`` resolves to and its lookaside signatures."""
+        return delete_image(ref, config=self.config, state=self.state)
+
+    def __repr__(self) -> str:
+        return f"<RegistrySession {self.state.tokens!r}, {len(self.state.pings)} pings>"

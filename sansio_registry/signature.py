@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bz2
-import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ from typing import Any, Final
 
 import msgspec
 
+from sansio_registry import go_json
 from sansio_registry.digest import Digest
 from sansio_registry.errors import RemoteProtocolError
 from sansio_registry.json_decode import decode_json
+from sansio_registry.quoting import quote
 
 __all__ = [
     "SIMPLE_SIGNING",
@@ -139,19 +140,10 @@ def parse_signature_blob(data: bytes, *, location: str) -> tuple[str, bytes]:
     if fmt == SIGSTORE_JSON:
         decode_sigstore_json(chunk, location=location)
         return SIGSTORE_JSON, chunk
-    raise fail(f"unrecognized signature format {_go_quote(fmt)}")
-
-
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` for printable ASCII (all a format name can contain here)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise fail(f"unrecognized signature format {quote(fmt)}")
 
 
 _SIGSTORE_FIELDS: Final = ("mimeType", "payload", "annotations")
-
-
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object as its key/value pairs in order (so duplicates can be seen)."""
 
 
 def decode_sigstore_json(
@@ -167,10 +159,10 @@ def decode_sigstore_json(
         return RemoteProtocolError(f"parsing signature {location}: {err}")
 
     try:
-        top = json.loads(data, object_pairs_hook=_Pairs)
-    except (ValueError, RecursionError) as exc:
+        top = go_json.loads(data)
+    except ValueError as exc:
         raise fail(str(exc)) from None
-    if not isinstance(top, _Pairs):
+    if not isinstance(top, go_json.JSONObject):
         raise fail("JSON object expected")
     values: dict[str, Any] = {}
     for key, value in top:
@@ -186,23 +178,23 @@ def decode_sigstore_json(
     if mime is None:
         mime = ""
     if not isinstance(mime, str):
-        raise fail("json: cannot unmarshal value into Go value of type string")
+        raise fail("mimeType is not a string")
     if payload_b64 is None:
         payload_b64 = ""
     if not isinstance(payload_b64, str):
-        raise fail("json: cannot unmarshal value into Go value of type []uint8")
+        raise fail("payload is not a string")
     try:
         # Go's StdEncoding skips CR/LF and wants canonical padding.
         payload = base64.b64decode(payload_b64.replace("\r", "").replace("\n", ""), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise fail(f"illegal base64 data: {exc}") from None
     if annotations is None:
-        annotations = _Pairs()
-    if not isinstance(annotations, _Pairs) or not all(isinstance(v, str) for _, v in annotations):
-        raise fail("json: cannot unmarshal value into Go value of type map[string]string")
-    merged: dict[str, str] = {}
-    for k, v in annotations:
-        merged[k] = v  # Go's map decoding: the last duplicate wins
+        annotations = go_json.JSONObject()
+    if not isinstance(annotations, go_json.JSONObject) or not all(
+        isinstance(v, str) for _, v in annotations
+    ):
+        raise fail("annotations is not an object of strings")
+    merged = {k: str(v) for k, v in annotations}  # a map: the last duplicate wins
     return mime, payload, tuple(sorted(merged.items()))
 
 

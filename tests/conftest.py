@@ -1,8 +1,12 @@
-"""Suite-wide settings: a bounded hypothesis profile for CI and for everyday runs."""
+"""Suite-wide settings: a bounded hypothesis profile, and scripted transcripts always checked."""
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from sansio_registry.testing.transcript import transcripts_used_up
 
 settings.register_profile(
     "ci",
@@ -16,3 +20,10 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _every_transcript_used_up() -> Iterator[None]:
+    """A test whose :class:`Transcript` still expected requests fails: no ``done()`` to forget."""
+    with transcripts_used_up():
+        yield

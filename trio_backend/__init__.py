@@ -1,5 +1,14 @@
 """The trio + h11 IO shell of sansio-registry: connection pool, driver, client and CLI."""
 
 from trio_backend.client import RegistryClient, open_client
+from trio_backend.system_config import LoadedConfig, host_platform, load_config
+from trio_backend.tls import TLSConfig
 
-__all__ = ["RegistryClient", "open_client"]
+__all__ = [
+    "LoadedConfig",
+    "RegistryClient",
+    "TLSConfig",
+    "host_platform",
+    "load_config",
+    "open_client",
+]

@@ -10,11 +10,9 @@ import argparse
 import getpass
 import json
 import os
-import platform
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,18 +21,14 @@ import trio
 from sansio_registry.auth import Credentials
 from sansio_registry.digest import manifest_digest
 from sansio_registry.errors import RegistryClientError
+from sansio_registry.flows.blob import NoConfigBlob
 from sansio_registry.flows.delete import DeletionPlan
-from sansio_registry.manifest import WantedPlatform, cpu_variant, go_arch, go_os
 from sansio_registry.reference import ImageRef
-from sansio_registry.session import ClientConfig
-from trio_backend.auth_files import load_auth_files
 from trio_backend.client import RegistryClient, open_client
-from trio_backend.config_files import load_registries_conf
 from trio_backend.groups import first_exception
 from trio_backend.pull import progress_stream, pull_image
-from trio_backend.registries_d_files import load_registries_d
 from trio_backend.summary import inspect_summary
-from trio_backend.tls import TLSConfig
+from trio_backend.system_config import LoadedConfig, host_platform, load_config
 
 __all__ = ["main"]
 
@@ -220,12 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass(frozen=True, slots=True)
-class _Settings:
-    config: ClientConfig
-    tls: TLSConfig
-
-
 def _credentials(args: argparse.Namespace) -> Credentials | None:
     if args.creds is not None and args.no_creds:
         raise UsageError("--creds and --no-creds cannot be used together")
@@ -245,44 +233,22 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
     return Credentials(username=user, password=password)
 
 
-def _settings(args: argparse.Namespace) -> _Settings:
-    env = os.environ
-    registries = load_registries_conf(explicit_file=args.registries_conf, env=env)
-    creds = _credentials(args)
-    auth_files = () if args.no_creds else load_auth_files(authfile=args.authfile, env=env)
-    wanted = _wanted_platform(args)
-    registries_d, lookaside_default = load_registries_d(explicit_dir=args.registries_d, env=env)
-    config = ClientConfig(
-        registries=registries,
-        registries_d=registries_d,
-        lookaside_default=lookaside_default,
-        credentials=creds,
-        auth_files=auth_files,
+def _settings(args: argparse.Namespace) -> LoadedConfig:
+    """The library's :func:`~trio_backend.load_config`, with the flags as its arguments."""
+    return load_config(
+        registries_conf=args.registries_conf,
+        registries_d=args.registries_d,
+        authfile=args.authfile,
+        cert_dir=args.cert_dir,
+        credentials=_credentials(args),
         use_auth_files=not args.no_creds,
         tls_verify=args.tls_verify,
-        platform=wanted,
-    )
-    tls = TLSConfig(cert_dir=args.cert_dir)
-    return _Settings(config=config, tls=tls)
-
-
-def _wanted_platform(args: argparse.Namespace) -> WantedPlatform:
-    os_name = args.override_os or go_os(platform.system())
-    architecture = args.override_arch or go_arch(platform.machine())
-    host_variant = ""
-    if args.override_arch is None and architecture in ("arm", "arm64"):
-        # SPEC §11: the host's variant counts only when the caller did not pick the arch.
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            cpuinfo = ""
-        host_variant = cpu_variant(os_name, architecture, cpuinfo)
-    return WantedPlatform(
-        os=os_name,
-        architecture=architecture,
-        variant=args.override_variant,
-        architecture_chosen=args.override_arch is not None,
-        host_variant=host_variant,
+        platform=host_platform(
+            os_name=args.override_os,
+            architecture=args.override_arch,
+            variant=args.override_variant,
+        ),
+        env=os.environ,
     )
 
 
@@ -291,7 +257,10 @@ async def _inspect_one(client: RegistryClient, ref: ImageRef, args: argparse.Nam
     if args.raw and not args.config:
         return source.manifest.raw
     image = await client.resolve_image(source)
-    config_raw = await client.get_config(source, image)
+    try:
+        config_raw = await client.get_config(source, image)
+    except NoConfigBlob:
+        config_raw = b""  # schema1: the summary has no config fields
     if args.config:
         return config_raw if args.raw else json.loads(config_raw or b"null")
     tags = [] if args.no_tags else await client.list_tags(source)
@@ -305,7 +274,7 @@ class _RefError(Exception):
         self.error = error
 
 
-async def _inspect(args: argparse.Namespace, settings: _Settings) -> None:
+async def _inspect(args: argparse.Namespace, settings: LoadedConfig) -> None:
     if args.raw and len(args.refs) > 1:
         raise UsageError("--raw takes exactly one REF")
     refs: list[ImageRef] = []
@@ -348,7 +317,7 @@ def _manifest_digest(args: argparse.Namespace) -> None:
     sys.stdout.write(f"{manifest_digest(raw)}\n")
 
 
-async def _pull(args: argparse.Namespace, settings: _Settings) -> None:
+async def _pull(args: argparse.Namespace, settings: LoadedConfig) -> None:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     try:
@@ -377,7 +346,7 @@ def _parse_ref(text: str) -> ImageRef:
         raise _RefError(text, exc) from exc
 
 
-async def _signatures(args: argparse.Namespace, settings: _Settings) -> None:
+async def _signatures(args: argparse.Namespace, settings: LoadedConfig) -> None:
     ref = _parse_ref(args.ref)
     async with open_client(settings.config, tls=settings.tls) as client:
         try:
@@ -403,7 +372,7 @@ def _write_signatures(directory: Path, blobs: list[bytes]) -> None:
         (directory / f"signature-{number}").write_bytes(blob)
 
 
-async def _delete(args: argparse.Namespace, settings: _Settings) -> None:
+async def _delete(args: argparse.Namespace, settings: LoadedConfig) -> None:
     ref = _parse_ref(args.ref)
     async with open_client(settings.config, tls=settings.tls) as client:
         try:
@@ -466,13 +435,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise exc.error from None
         code = getattr(exc.error, "code", "")
         suffix = f" [{code}]" if code else ""
+        mirrors = [f for f in exc.error.also_failed if f.is_mirror]
+        counted = {f.note for f in mirrors}  # the notes that say the same as the count
         notes: list[str] = getattr(exc.error, "__notes__", [])
-        mirrors = sum(1 for note in notes if note.startswith("mirror "))
-        others = [note for note in notes if not note.startswith("mirror ")]
+        others = [note for note in notes if note not in counted]
         if others:
             suffix += "; " + "; ".join(others)
         if mirrors:
-            suffix += f" ({mirrors} mirror(s) also failed; --debug shows them)"
+            suffix += f" ({len(mirrors)} mirror(s) also failed; --debug shows them)"
         sys.stderr.write(f"{PROG}: {args.command} {exc.ref}: {_one_line(exc.error)}{suffix}\n")
         return 1
     except RegistryClientError as exc:

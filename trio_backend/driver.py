@@ -2,12 +2,14 @@
 
 The driver is deliberately small: it performs each effect through an :class:`AsyncTransport`,
 maps nothing itself (the transport already raises the core's ``TransportError`` /
-``BodyTooLarge``), reads time from ``trio.current_time()`` (so ``MockClock`` works), and always
-aborts the flow in ``finally`` so cancellation never leaves a generator suspended.
+``BodyTooLarge``), hands time in as the contract says (``begin(at=trio.current_time())``;
+heads carry ``received_at`` from the same clock, so ``MockClock`` works), and always aborts
+the flow in ``finally`` so cancellation never leaves a generator suspended.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable
 from typing import Protocol, TypeVar
 
@@ -15,9 +17,8 @@ import trio
 
 from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
-from sansio_registry.http import Request, Response, ResponseHead
-from sansio_registry.session import RegistryState
-from sansio_registry.testing.files import file_exchange, is_file_url
+from sansio_registry.http import Request, Response, ResponseHead, is_file_url
+from sansio_registry_driverkit.files import file_exchange
 
 __all__ = ["AsyncBody", "AsyncTransport", "Coalescer", "drive", "drive_streamed"]
 
@@ -118,14 +119,9 @@ def _fresh_copy(error: RegistryClientError | None) -> RegistryClientError | None
     return None
 
 
-async def drive(
-    flow: Flow[T],
-    transport: AsyncTransport,
-    state: RegistryState,
-    coalescer: Coalescer | None = None,
-) -> T:
+async def drive(flow: Flow[T], transport: AsyncTransport, coalescer: Coalescer | None = None) -> T:
     """Run ``flow`` to completion and return its value (or raise its error)."""
-    value, body = await drive_streamed(flow, transport, state, coalescer)
+    value, body = await drive_streamed(flow, transport, coalescer)
     if body is not None:
         body.discard()
     return value
@@ -148,10 +144,7 @@ async def _error_body(body: AsyncBody, limit: int) -> Response:
 
 
 async def drive_streamed(
-    flow: Flow[T],
-    transport: AsyncTransport,
-    state: RegistryState,
-    coalescer: Coalescer | None = None,
+    flow: Flow[T], transport: AsyncTransport, coalescer: Coalescer | None = None
 ) -> tuple[T, AsyncBody | None]:
     """Run ``flow``; also return the body of its last ``Open`` if the flow ended right there.
 
@@ -160,8 +153,7 @@ async def drive_streamed(
     """
     kept: AsyncBody | None = None
     try:
-        state.now = max(state.now, trio.current_time())
-        step = flow.begin()
+        step = flow.begin(at=trio.current_time())
         while True:
             if kept is not None and not isinstance(step, Done):
                 kept.discard()
@@ -173,7 +165,10 @@ async def drive_streamed(
                 case Fetch(request=request):
                     try:
                         if is_file_url(request.url):
-                            response = await trio.to_thread.run_sync(file_exchange, request)
+                            response = dataclasses.replace(
+                                await trio.to_thread.run_sync(file_exchange, request),
+                                received_at=trio.current_time(),
+                            )
                         elif coalescer is not None:
                             response = await coalescer.fetch(transport, request)
                         else:
@@ -181,7 +176,6 @@ async def drive_streamed(
                     except RegistryClientError as exc:
                         step = flow.fail(exc)
                         continue
-                    state.now = max(state.now, trio.current_time())
                     step = flow.reply(response)
                 case Open(request=request):
                     try:
@@ -193,11 +187,9 @@ async def drive_streamed(
                     except RegistryClientError as exc:
                         step = flow.fail(exc)
                         continue
-                    state.now = max(state.now, trio.current_time())
                     step = flow.reply(reply)
                 case Sleep(seconds=seconds):
                     await trio.sleep(seconds)
-                    state.now = max(state.now, trio.current_time())
                     step = flow.reply(None)
     finally:
         flow.abort()

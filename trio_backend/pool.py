@@ -20,7 +20,7 @@ from typing import Final, Self, final
 import trio
 
 from sansio_registry.errors import BodyTooLarge, LocalProtocolError, TransportError
-from sansio_registry.http import Origin, Request, Response, ResponseHead
+from sansio_registry.http import Origin, Request, Response, ResponseHead, content_length
 from trio_backend.http11 import HTTP11Connection, map_io_errors
 from trio_backend.tls import TLSConfig
 
@@ -296,7 +296,7 @@ class ConnectionPool:
             tcp.socket.close()
             raise
         conn = HTTP11Connection(stream, origin, raw=tcp)
-        conn.verified = verify and self._tls.settings_for(origin).verify
+        conn.verified = verify
         return conn
 
 
@@ -419,7 +419,7 @@ class StreamedResponse(trio.abc.ReceiveStream):
             BodyTooLarge: the body is longer than ``limit``; the rest is not read.
             TransportError: the connection failed (or a 2xx body was cut short).
         """
-        declared = _content_length(self.head) if self._may_have_body() else None
+        declared = content_length(self.head.headers) if self._may_have_body() else None
         if declared is not None and declared > limit:
             self.discard()
             raise BodyTooLarge(limit)
@@ -480,10 +480,3 @@ class OpenResponse:
     ) -> None:
         if self._response is not None:
             self._response.discard()
-
-
-def _content_length(head: ResponseHead) -> int | None:
-    value = head.headers.get("Content-Length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())

@@ -192,7 +192,7 @@ async def _download(
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     renamed = False
     try:
-        async with client.open_blob(
+        async with client._open_blob(
             source, spec.digest, size=spec.size, urls=spec.urls, verify=False
         ) as stream:
             verifier = stream.verifier

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sansio_registry.flows.manifest import Manifest
@@ -22,7 +23,7 @@ def inspect_summary(
     top: Manifest,
     image: Manifest,
     config_raw: bytes,
-    tags: list[str],
+    tags: Sequence[str],
 ) -> dict[str, Any]:
     """skopeo's ``inspectOutput``: keys in skopeo's order, ``Digest`` of the top manifest."""
     document = parse_manifest(image.raw, image.media_type)
@@ -71,7 +72,7 @@ def inspect_summary(
     # Not in skopeo 1.9's output; newer containers/image inspections report the type of the
     # image's manifest, and it tells schema1/schema2/OCI apart at a glance.
     out["MediaType"] = image.media_type
-    out["RepoTags"] = tags
+    out["RepoTags"] = list(tags)
     out["Created"] = created or None
     out["DockerVersion"] = docker_version
     out["Labels"] = labels

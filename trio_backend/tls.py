@@ -1,8 +1,10 @@
 """TLS settings per registry host, the SSL contexts built from them, and SPEC §4's certs.d rules.
 
 Contexts start from the system defaults (:func:`ssl.create_default_context`) and add extra CAs
-and a client certificate; ``verify=False`` (an *insecure* registry) turns verification off
-entirely. Only HTTP/1.1 is offered in ALPN: the backend speaks nothing else.
+and a client certificate. Whether a connection verifies is not decided here: the core decides
+per request (``Request.tls_verify``, from ``ClientConfig.tls_verify`` and registries.conf
+``insecure``), so there is one knob; ``verify=False`` turns verification off entirely. Only
+HTTP/1.1 is offered in ALPN: the backend speaks nothing else.
 
 Known differences from containers/image 5.23.1: the minimum TLS version is Python's default
 (TLS 1.2) rather than Go's TLS 1.0, and when a certs directory holds several ``.cert``/``.key``
@@ -46,15 +48,13 @@ def host_port(origin: Origin) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostTLS:
-    """What to do for TLS with one host.
+    """Certificate material for one host (verification itself is the core's decision).
 
     Attributes:
-        verify: check the server's certificate and name (False for an *insecure* registry).
         ca_files: PEM files of extra trusted CAs, added to the system roots.
         client_cert: ``(certificate_file, key_file)`` to present, if the server asks.
     """
 
-    verify: bool = True
     ca_files: tuple[str, ...] = ()
     client_cert: tuple[str, str] | None = None
 
@@ -157,11 +157,13 @@ def load_cert_dir(path: str | None) -> CertDirContents:
 
 @final
 class TLSConfig:
-    """TLS settings for every host the backend may talk to, with SSL contexts cached per host.
+    """Certificate material for every host the backend may talk to; SSL contexts cached.
+
+    Which hosts are verified is not set here but in ``ClientConfig`` (``tls_verify``,
+    registries.conf ``insecure``): each request says it (``Request.tls_verify``).
 
     Args:
-        default: settings for hosts not named in ``hosts``; ``HostTLS(verify=False)`` makes
-            every host insecure (skopeo ``--tls-verify=false``).
+        default: settings for hosts not named in ``hosts``.
         hosts: settings per ``host[:port]`` (default port left out, as in certs.d names).
         cert_dir: an explicit certs directory for every host (skopeo ``--cert-dir``).
         cert_dirs: where each host's certs directory is looked for (SPEC §4); it adds its CAs
@@ -206,8 +208,8 @@ class TLSConfig:
     def ssl_context_for(self, origin: Origin, *, verify: bool = True) -> ssl.SSLContext:
         """The client SSL context for ``origin``, built once per host.
 
-        ``verify=False`` (the core's ``Request.tls_verify`` for an insecure endpoint) turns
-        certificate checks off even where the settings would verify.
+        ``verify`` is the core's ``Request.tls_verify``: ``False`` (an insecure endpoint)
+        turns certificate checks off; the CA and client-certificate settings apply either way.
 
         Raises:
             ConfigError: a configured CA file or client key pair cannot be loaded, or the
@@ -222,10 +224,8 @@ class TLSConfig:
 
     def _build(self, origin: Origin, verify: bool) -> ssl.SSLContext:
         settings = self.settings_for(origin)
-        if not verify:
-            settings = replace(settings, verify=False)
         from_dir = self.cert_dir_contents_for(origin)
-        if settings.verify:
+        if verify:
             ctx = ssl.create_default_context()
         else:
             # No verification: skip loading the system CA bundle (~30 ms per context).

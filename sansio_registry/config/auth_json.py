@@ -1,10 +1,12 @@
 """auth.json / docker config.json / legacy .dockercfg: parsing and credential lookup (SPEC §15).
 
 Pure: the shell reads the files (in the order :func:`auth_file_locations` gives) and hands their
-bytes to :func:`parse_auth_file`; :func:`lookup_credentials` then walks the parsed files the way
-containers/image does. Credential helpers (``credHelpers``, ``docker-credential-*``) are not run:
-a file that names a helper for the host contributes nothing, and the helper is recorded in
-:attr:`AuthFile.helpers` so a front end can warn.
+bytes to :func:`parse_auth_file`. :func:`search_credentials` then walks registries.conf's
+``credential-helpers`` and the parsed files the way containers/image does, and yields a
+:class:`~sansio_registry.config.credential_helpers.HelperQuery` wherever a credential helper
+must be asked (``credHelpers``, ``credsStore``, or a helper named in registries.conf); the
+shell runs it and sends the answer back in. :func:`lookup_credentials` is the same search with
+no helper run.
 """
 
 from __future__ import annotations
@@ -12,24 +14,25 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
 import msgspec
 
+from sansio_registry import go_json
 from sansio_registry.auth import Credentials
+from sansio_registry.config.credential_helpers import DOCKER_HUB_SERVER, HelperQuery
+from sansio_registry.config.registries_conf import AUTH_FILE_HELPER
 from sansio_registry.errors import ConfigError
-from sansio_registry.json_decode import decode_json
 
 __all__ = [
     "AuthConfigFile",
     "AuthEntry",
     "AuthFile",
     "auth_file_locations",
-    "helpers_for",
     "lookup_credentials",
     "parse_auth_file",
+    "search_credentials",
     "validate_auth_key",
 ]
 
@@ -51,13 +54,12 @@ class AuthConfigFile(msgspec.Struct, frozen=True):
     """The JSON shape of auth.json and docker's config.json (other keys are ignored)."""
 
     auths: dict[str, AuthEntry | None] | None = None
-    credHelpers: dict[str, str | None] | None = None  # the wire name
+    credHelpers: dict[str, str | None] | None = None  # the wire names
+    credsStore: str | None = None
 
 
 # The legacy ~/.dockercfg is the bare ``auths`` map.
 _LegacyFile = dict[str, AuthEntry | None] | None
-
-_json_decoder: Final = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,25 +74,14 @@ class AuthFile:
     legacy: bool = False
     auths: Mapping[str, AuthEntry] = field(default_factory=dict)
     helpers: Mapping[str, str] = field(default_factory=dict)
+    #: ``credsStore``: the helper for every registry without its own (Docker CLI semantics).
+    store: str = ""
     error: str | None = None
 
 
-def _go_fold(key: str) -> str:
-    # Go's encoding/json matches struct fields case-insensitively (simple folding).
-    return key.lower().replace("\u017f", "s")
-
-
 def _fold_fields(obj: object, names: Sequence[str]) -> object:
-    """Rename keys of a JSON object that Go would match to ``names``; drop the others."""
-    if not isinstance(obj, dict):
-        return obj
-    wanted = {n.lower(): n for n in names}
-    out: dict[str, object] = {}
-    for k, v in obj.items():
-        name = wanted.get(_go_fold(k))
-        if name is not None:
-            out[name] = v  # the last matching key wins, as in Go
-    return out
+    """A JSON object's members Go would match to ``names``, renamed to them; else ``obj``."""
+    return go_json.fold_fields(obj.items(), names) if isinstance(obj, dict) else obj
 
 
 def _fold_entries(obj: object) -> object:
@@ -103,17 +94,19 @@ def parse_auth_file(data: bytes, *, path: str, legacy: bool = False) -> AuthFile
     """Parse an auth file's bytes; malformed content is a ConfigError naming ``path``."""
     prefix = f'reading JSON file "{path}": unmarshaling JSON at "{path}"'
     try:
-        doc = decode_json(_json_decoder, data)
+        doc = go_json.decode_any(data)
         if legacy:
             entries = msgspec.convert(_fold_entries(doc), type=_LegacyFile)
             helpers: dict[str, str | None] | None = None
+            store = None
         else:
-            folded = _fold_fields(doc, ("auths", "credHelpers"))
+            folded = _fold_fields(doc, ("auths", "credHelpers", "credsStore"))
             if isinstance(folded, dict) and "auths" in folded:
                 folded["auths"] = _fold_entries(folded["auths"])
             wire = msgspec.convert(folded, type=AuthConfigFile | None)
             entries = wire.auths if wire is not None else None
             helpers = wire.credHelpers if wire is not None else None
+            store = wire.credsStore if wire is not None else None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ConfigError(f"{prefix}: {exc}") from None
     return AuthFile(
@@ -121,6 +114,7 @@ def parse_auth_file(data: bytes, *, path: str, legacy: bool = False) -> AuthFile
         legacy=legacy,
         auths={k: v if v is not None else AuthEntry() for k, v in (entries or {}).items()},
         helpers={k: v or "" for k, v in (helpers or {}).items()},
+        store=store or "",
     )
 
 
@@ -214,11 +208,7 @@ def _decode_entry(file: AuthFile, key: str, entry: AuthEntry) -> Credentials | N
     )
 
 
-def _find_in_file(file: AuthFile, name: str, host: str) -> Credentials | None:
-    if file.error is not None:
-        raise ConfigError(file.error)
-    if host in file.helpers:
-        return None  # credential helpers are not supported: nothing from this file
+def _find_in_auths(file: AuthFile, name: str, host: str) -> Credentials | None:
     keys = [host] if file.legacy else list(_keys_for(name))
     for key in keys:
         entry = file.auths.get(key)
@@ -231,26 +221,73 @@ def _find_in_file(file: AuthFile, name: str, host: str) -> Credentials | None:
     return None
 
 
-def lookup_credentials(files: Sequence[AuthFile], name: str) -> Credentials | None:
-    """The credentials for ``name`` (``host[:port]/path``, the physical Name), or ``None``.
+def _helper_in_file(file: AuthFile, host: str) -> HelperQuery | None:
+    """The helper a file assigns to ``host``: its ``credHelpers`` entry, else ``credsStore``.
 
-    Files are tried in order; in each, the most specific ``auths`` key wins, then any key
-    that normalizes to the host. An entry that decodes to nothing (no ``:``, identity token
-    alone) lets the search go on to the next file.
+    The server asked for is the key that matched; Docker Hub's is the Docker CLI's
+    ``https://index.docker.io/v1/`` unless the file keys it otherwise.
     """
-    validate_auth_key(name)
-    host = name.partition("/")[0]
-    for file in files:
-        creds = _find_in_file(file, name, host)
-        if creds is not None and creds:
-            return creds
+    keys = [host]
+    if _normalize_registry(host) == "index.docker.io":
+        keys = ["docker.io", "index.docker.io", DOCKER_HUB_SERVER, "registry-1.docker.io"]
+    for key in keys:
+        if key in file.helpers:
+            return HelperQuery(file.helpers[key], key)
+    if file.store:
+        server = DOCKER_HUB_SERVER if _normalize_registry(host) == "index.docker.io" else host
+        return HelperQuery(file.store, server)
     return None
 
 
-def helpers_for(files: Sequence[AuthFile], name: str) -> tuple[tuple[str, str], ...]:
-    """``(path, helper)`` for every file that names a credential helper for ``name``'s host.
+CredentialSearch = Generator[HelperQuery, Credentials | None, Credentials | None]
 
-    Those helpers are not run; a front end can warn that their credentials were not used.
+
+def search_credentials(
+    files: Sequence[AuthFile],
+    name: str,
+    *,
+    helpers: Sequence[str] = (AUTH_FILE_HELPER,),
+) -> CredentialSearch:
+    """Find the credentials for ``name`` (``host[:port]/path``, the physical name).
+
+    A generator: each :class:`HelperQuery` it yields must be answered with ``send()`` (the
+    credentials, or ``None`` when the helper has none); its return value is the result, or
+    ``None`` for anonymous access. ``helpers`` is registries.conf's ``credential-helpers``,
+    where ``containers-auth.json`` means the auth files: in each, the host's ``credHelpers``
+    entry or else ``credsStore`` is asked, and only without either the ``auths`` entries are
+    read. The first non-empty answer wins.
     """
+    validate_auth_key(name)
     host = name.partition("/")[0]
-    return tuple((f.path, f.helpers[host]) for f in files if host in f.helpers)
+    for helper in helpers:
+        if helper != AUTH_FILE_HELPER:
+            server = "docker.io" if _normalize_registry(host) == "index.docker.io" else host
+            found = yield HelperQuery(helper, server)
+            if found:
+                return found
+            continue
+        for file in files:
+            if file.error is not None:
+                raise ConfigError(file.error)
+            query = _helper_in_file(file, host)
+            found = (yield query) if query is not None else _find_in_auths(file, name, host)
+            if found:
+                return found
+    return None
+
+
+def lookup_credentials(files: Sequence[AuthFile], name: str) -> Credentials | None:
+    """The credentials the auth files' ``auths`` hold for ``name``, running no helper.
+
+    Files are tried in order; in each, the most specific ``auths`` key wins, then any key
+    that normalizes to the host. An entry that decodes to nothing (no ``:``, identity token
+    alone) lets the search go on to the next file, as does a file that hands the host to a
+    credential helper.
+    """
+    search = search_credentials(files, name)
+    try:
+        while True:
+            search.send(None)  # every helper "has nothing"
+    except StopIteration as done:
+        result: Credentials | None = done.value
+        return result

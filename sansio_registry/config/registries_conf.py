@@ -8,7 +8,6 @@ except that mirror locations get their trailing ``/`` stripped as upstream does 
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Final
 import msgspec
 
 from sansio_registry.errors import ConfigError, InvalidReference, RegistryBlocked
+from sansio_registry.quoting import quote
 from sansio_registry.reference import ImageRef, is_valid_domain
 
 __all__ = [
@@ -262,11 +262,6 @@ def _rewrite(ref: ImageRef, prefix: str, location: str) -> ImageRef:
 # --- parsing one file -----------------------------------------------------------------------
 
 
-def _go_quote(text: str) -> str:
-    """Close enough to Go's ``%q`` for the texts that appear in configuration errors."""
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _parse_location(value: str) -> str:
     trimmed = value.rstrip("/")
     if trimmed.startswith(("http://", "https://")):
@@ -323,7 +318,7 @@ def _validate_registries(raw: Sequence[_RegistryToml]) -> tuple[Registry, ...]:
                 )
         if reg.pull_from_mirror != "":
             raise ConfigError(
-                f"pull-from-mirror must not be set for a non-mirror registry {_go_quote(prefix)}"
+                f"pull-from-mirror must not be set for a non-mirror registry {quote(prefix)}"
             )
         mirrors: list[Mirror] = []
         for mir in reg.mirrors:
@@ -335,8 +330,8 @@ def _validate_registries(raw: Sequence[_RegistryToml]) -> tuple[Registry, ...]:
             if reg.mirror_by_digest_only and mir.pull_from_mirror != "":
                 raise ConfigError(
                     "cannot set mirror usage mirror-by-digest-only for the registry "
-                    f"({_go_quote(prefix)}) and pull-from-mirror for per-mirror "
-                    f"({_go_quote(mir.location)}) at the same time"
+                    f"({quote(prefix)}) and pull-from-mirror for per-mirror "
+                    f"({quote(mir.location)}) at the same time"
                 )
             if mir.pull_from_mirror not in (
                 "",
@@ -345,8 +340,8 @@ def _validate_registries(raw: Sequence[_RegistryToml]) -> tuple[Registry, ...]:
                 _PULL_FROM_MIRROR_TAG_ONLY,
             ):
                 raise ConfigError(
-                    f"unsupported pull-from-mirror value {_go_quote(mir.pull_from_mirror)} "
-                    f"for mirror {_go_quote(mir.location)}"
+                    f"unsupported pull-from-mirror value {quote(mir.pull_from_mirror)} "
+                    f"for mirror {quote(mir.location)}"
                 )
             mirrors.append(Mirror(mir_location, mir.insecure, mir.pull_from_mirror))
         entries.append(
@@ -409,19 +404,19 @@ def _parse_document(data: bytes, *, path: str, drop_in: bool) -> RegistriesConfF
         for entry in unqualified:
             host = _parse_location(entry)
             if not is_valid_domain(host):
-                raise ConfigError(f"Invalid unqualified-search-registries entry {_go_quote(host)}")
+                raise ConfigError(f"Invalid unqualified-search-registries entry {quote(host)}")
             checked.append(host)
         search = tuple(checked)
     mode: str | None = None
     if doc.short_name_mode:
         if doc.short_name_mode not in _SHORT_NAME_MODES:
-            raise ConfigError(f"invalid short-name mode: {_go_quote(doc.short_name_mode)}")
+            raise ConfigError(f"invalid short-name mode: {quote(doc.short_name_mode)}")
         mode = doc.short_name_mode
     for reg in registries:
         if reg.prefix.startswith("*.") and any(c in reg.prefix for c in "/@:"):
             raise ConfigError(
                 "Wildcarded prefix should be in the format: *.example.com. "
-                f"Current prefix {_go_quote(reg.prefix)} is incorrectly formatted"
+                f"Current prefix {quote(reg.prefix)} is incorrectly formatted"
             )
     helpers = None if doc.credential_helpers is None else tuple(doc.credential_helpers)
     return RegistriesConfFile(
@@ -444,7 +439,7 @@ def parse_registries_conf(data: bytes, *, path: str, drop_in: bool = False) -> R
         return _parse_document(data, path=path, drop_in=drop_in)
     except ConfigError as exc:
         what = "drop-in registries configuration" if drop_in else "registries configuration"
-        raise ConfigError(f"loading {what} {_go_quote(path)}: {exc}") from exc
+        raise ConfigError(f"loading {what} {quote(path)}: {exc}") from exc
 
 
 # --- merging --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import msgspec.yaml
 
 from sansio_registry.digest import ALGORITHMS, Digest
 from sansio_registry.errors import ConfigError, LocalProtocolError
+from sansio_registry.quoting import quote
 from sansio_registry.reference import ImageRef
 
 __all__ = [
@@ -202,34 +203,6 @@ def redact_url(url: str) -> str:
     return _USERINFO_PASSWORD_RE.sub(r"\1:xxxxx@", url)
 
 
-_GO_ESCAPES: Final = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    '"': '\\"',
-    "\\": "\\\\",
-}
-
-
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` (strconv.Quote) for the strings that reach URL errors."""
-    out = []
-    for c in text:
-        if c in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[c])
-        elif c.isprintable():
-            out.append(c)
-        elif ord(c) < 0x80:
-            out.append(f"\\x{ord(c):02x}")
-        else:
-            out.append(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
-    return '"' + "".join(out) + '"'
-
-
 @dataclass(frozen=True, slots=True)
 class _URL:
     """A parsed URL: raw (still escaped) parts, ``None`` for an absent part."""
@@ -270,7 +243,7 @@ def _unescape(text: str) -> str:
     """Go's ``unescape``: every ``%`` must start a two-digit hex escape."""
     bad = _BAD_ESCAPE_RE.search(text)
     if bad is not None:
-        raise ValueError(f"invalid URL escape {_go_quote(text[bad.start() : bad.start() + 3])}")
+        raise ValueError(f"invalid URL escape {quote(text[bad.start() : bad.start() + 3])}")
     return unquote(text, errors="surrogateescape")
 
 
@@ -316,15 +289,15 @@ def _check_authority(authority: str) -> None:
             raise ValueError("missing ']' in host")
         port = host[end + 1 :]
         if port and not port.startswith(":"):
-            raise ValueError(f"invalid port {_go_quote(port)} after host")
+            raise ValueError(f"invalid port {quote(port)} after host")
     else:
         port = host[host.rfind(":") :] if ":" in host else ""
-    if port and not port[1:].isdigit() and port != ":":
-        raise ValueError(f"invalid port {_go_quote(port)} after host")
+    if port and not (port[1:].isascii() and port[1:].isdigit()) and port != ":":
+        raise ValueError(f"invalid port {quote(port)} after host")
     _unescape(authority)
     if any(c in " <>\"'`{}|\\^" for c in host):
         bad = next(c for c in host if c in " <>\"'`{}|\\^")
-        raise ValueError(f"invalid character {_go_quote(bad)} in host name")
+        raise ValueError(f"invalid character {quote(bad)} in host name")
 
 
 def _has_dot_segment(path: str) -> bool:
@@ -356,7 +329,7 @@ def lookaside_url(base: str, ref: ImageRef, digest: Digest, index: int) -> str:
             raise ValueError("path contains . or .. segments")
     except ValueError as exc:
         # Go's url.Error text: parse "<url>": <reason>
-        reason = f"parse {_go_quote(redact_url(base))}: {exc}"
+        reason = f"parse {quote(redact_url(base))}: {exc}"
         raise ConfigError(f"Invalid signature storage URL {redact_url(base)}: {reason}") from None
     path = f"{url.path}/{ref.path}@{digest.algorithm}={digest.hex}/signature-{index}"
     return url.render(path)

@@ -8,7 +8,7 @@ Request sequence of :func:`open_blob`::
          (not http/https) -> the registry, as Go does)
     otherwise, for the source's endpoint, then each later pull source (beyond Go):
         GET /v2/<path>/blobs/<digest>    200 -> done (206 when resuming); else the next source
-        (every source failed -> the first source's error, one note per other source)
+        (every source failed -> the first source's error, the others in ``also_failed``)
 
 The core never holds a blob body: the flow ends with a :class:`BlobDownload` and the driver
 hands the body of the last ``Open`` to the caller, who checks it with a
@@ -29,28 +29,38 @@ from dataclasses import dataclass
 from typing import Final
 
 from sansio_registry.digest import Digest, DigestVerifier
-from sansio_registry.errors import RegistryClientError, RemoteProtocolError
+from sansio_registry.errors import (
+    LocalProtocolError,
+    RegistryClientError,
+    RemoteProtocolError,
+    SourceFailure,
+    with_source_failures,
+)
 from sansio_registry.flow import Flow, Steps, open_
 from sansio_registry.flows.exchange import follow_redirects
-from sansio_registry.flows.manifest import ImageSource
+from sansio_registry.flows.manifest import ImageSource, Manifest
 from sansio_registry.flows.ping import API_VERSION_HEADER
 from sansio_registry.flows.pipeline import Endpoint, send, send_streamed
 from sansio_registry.http import (
     MAX_ERROR_BODY,
     Headers,
-    Purpose,
     Request,
     Response,
     ResponseHead,
+    content_length,
+    status_text,
 )
+from sansio_registry.manifest import ImageManifest, parse_manifest
 from sansio_registry.reference import ImageRef
-from sansio_registry.response_errors import simple_error, status_text
-from sansio_registry.session import RegistryState
+from sansio_registry.response_errors import simple_error
+from sansio_registry.state import RegistryState
 
 __all__ = [
     "MAX_CONFIG_BODY",
     "BlobDownload",
     "ExternalBlobUnavailable",
+    "NoConfigBlob",
+    "get_config",
     "get_config_blob",
     "open_blob",
 ]
@@ -58,7 +68,7 @@ __all__ = [
 #: containers/image's iolimits.MaxConfigBodySize.
 MAX_CONFIG_BODY: Final = 4 * 1024 * 1024
 
-_CONTENT_RANGE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE: Final = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 
 
 class ExternalBlobUnavailable(RegistryClientError):
@@ -72,6 +82,21 @@ class ExternalBlobUnavailable(RegistryClientError):
         listed = "; ".join(f"{url}: {why}" for url, why in failures)
         super().__init__(f"fetching blob {digest} from all external URLs failed: {listed}")
         self.failures = tuple(failures)
+
+
+class NoConfigBlob(LocalProtocolError):
+    """The manifest has no config blob: schema1 images have none, lists have one per instance."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        why = (
+            "a manifest list has none (resolve the image to one instance first)"
+            if manifest.is_index
+            else "schema1 images have no config"
+        )
+        super().__init__(
+            f"manifest {manifest.digest} ({manifest.media_type}) has no config: {why}"
+        )
+        self.manifest = manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +130,6 @@ def _usable_url(url: str) -> bool:
     return url.lower().startswith(("http://", "https://"))
 
 
-def _content_length(head: ResponseHead) -> int | None:
-    value = head.headers.get("Content-Length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
-
-
 def _blob_size(head: ResponseHead, size: int | None) -> int | None:
     """The whole blob's size: the descriptor's, else the answer's.
 
@@ -120,7 +138,7 @@ def _blob_size(head: ResponseHead, size: int | None) -> int | None:
     """
     if size is not None:
         return size
-    length = _content_length(head)
+    length = content_length(head.headers)
     if head.status != 206:
         return length
     match = _CONTENT_RANGE.fullmatch((head.headers.get("Content-Range") or "").strip())
@@ -177,7 +195,6 @@ def _external(
             headers=Headers(
                 (API_VERSION_HEADER, ("User-Agent", endpoint.user_agent), *_range_headers(offset))
             ),
-            purpose=Purpose.EXTERNAL,
             max_body=MAX_ERROR_BODY,
         )
         try:
@@ -208,7 +225,7 @@ def _from_registry(
     first: int,
     offset: int,
 ) -> Steps[BlobDownload]:
-    errors: list[tuple[ImageRef, RegistryClientError]] = []
+    errors: list[SourceFailure] = []
     for place in range(first, len(endpoints)):
         reference, endpoint = endpoints[place]
         path = f"/v2/{endpoint.repository}/blobs/{digest}"
@@ -218,7 +235,6 @@ def _from_registry(
                 state,
                 path,
                 headers=_range_headers(offset),
-                purpose=Purpose.BLOB,
                 max_body=MAX_ERROR_BODY,
             )
             ok, skip = _accepts(head, offset)
@@ -235,7 +251,7 @@ def _from_registry(
                     context=f"fetching blob {digest} from {reference.name}",
                 )
         except RegistryClientError as exc:
-            errors.append((reference, exc))
+            errors.append(SourceFailure(str(reference), exc, endpoint.is_mirror))
             continue
         return BlobDownload(
             digest=digest,
@@ -248,10 +264,7 @@ def _from_registry(
         )
     if not errors:
         raise RemoteProtocolError(f"no source left to fetch blob {digest} from")
-    first_error = errors[0][1]
-    for reference, error in errors[1:]:
-        first_error.add_note(f"{reference.name} also failed: {error}")
-    raise first_error
+    raise with_source_failures(errors[0].error, tuple(errors[1:]))
 
 
 def _open_blob(
@@ -285,16 +298,14 @@ def open_blob(
     ``size`` and ``urls`` come from the layer's descriptor. ``resume=(download, offset)``
     continues a download that broke after ``offset`` bytes (see the module docstring).
     """
-    return Flow(_open_blob(source, digest, size, urls, state, resume))
+    return Flow(_open_blob(source, digest, size, urls, state, resume), on_time=state.observe)
 
 
 def _get_small_blob(
     source: ImageSource, state: RegistryState, digest: Digest, size: int | None
 ) -> Steps[bytes]:
     path = f"/v2/{source.endpoint.repository}/blobs/{digest}"
-    response = yield from send(
-        source.endpoint, state, path, purpose=Purpose.BLOB, max_body=MAX_CONFIG_BODY
-    )
+    response = yield from send(source.endpoint, state, path, max_body=MAX_CONFIG_BODY)
     if response.status != 200:
         raise simple_error(response, method="GET", url=path, context="Error fetching blob")
     verifier = DigestVerifier(digest, size, what=f"blob {digest}")
@@ -307,4 +318,20 @@ def get_config_blob(
     source: ImageSource, digest: Digest, *, size: int | None, state: RegistryState
 ) -> Flow[bytes]:
     """Fetch a config blob (at most 4 MiB) from the source's endpoint, verified."""
-    return Flow(_get_small_blob(source, state, digest, size))
+    return Flow(_get_small_blob(source, state, digest, size), on_time=state.observe)
+
+
+def _get_config(source: ImageSource, manifest: Manifest, state: RegistryState) -> Steps[bytes]:
+    document = parse_manifest(manifest.raw, manifest.media_type)
+    if not isinstance(document, ImageManifest):
+        raise NoConfigBlob(manifest)
+    digest = Digest.parse(document.config.digest, remote=True)
+    return (yield from _get_small_blob(source, state, digest, document.config.size))
+
+
+def get_config(source: ImageSource, manifest: Manifest, *, state: RegistryState) -> Flow[bytes]:
+    """The config blob of ``manifest`` (an image of ``source``), verified.
+
+    :class:`NoConfigBlob` (from ``begin``, before any request) for schema1 or a list.
+    """
+    return Flow(_get_config(source, manifest, state), on_time=state.observe)

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sansio_registry.config.registries_d import RegistriesD, redact_url
+from sansio_registry.client_config import ClientConfig
+from sansio_registry.config.registries_d import redact_url
 from sansio_registry.digest import Digest
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.flow import Flow, Steps, fetch
-from sansio_registry.flows.manifest import endpoint_for, fetch_manifest
+from sansio_registry.flows.manifest import direct_endpoint, fetch_manifest
 from sansio_registry.flows.pipeline import Endpoint, send
 from sansio_registry.flows.signatures import lookaside_signatures
 from sansio_registry.flows.tags import tags_at
-from sansio_registry.http import MAX_DELETE_BODY, Headers, Purpose, Request, is_file_url
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.http import MAX_DELETE_BODY, Headers, Request, is_file_url
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import registry_error
-from sansio_registry.session import ClientConfig, RegistryState
+from sansio_registry.state import RegistryState
 
 __all__ = [
     "Deletion",
@@ -73,20 +74,12 @@ class Deletion:
     signatures_removed: tuple[str, ...]
 
 
-def _endpoint(ref: ImageRef, config: ClientConfig) -> Endpoint:
-    config.registries.check_not_blocked(ref)
-    insecure = config.registries.is_insecure(ref.name)
-    return endpoint_for(config, ref, ref, insecure=insecure, actions="*")
-
-
 def _resolve(
     ref: ImageRef,
     config: ClientConfig,
     state: RegistryState,
-    registries_d: RegistriesD,
-    default_dir: str,
 ) -> Steps[tuple[Endpoint, Digest, tuple[str, ...], bool]]:
-    endpoint = _endpoint(ref, config)
+    endpoint = direct_endpoint(config, ref, actions="*")
     manifest = yield from fetch_manifest(
         endpoint,
         state,
@@ -94,7 +87,9 @@ def _resolve(
         ref.tag_or_digest,
         verify_content_digest=config.verify_content_digest,
     )
-    base = registries_d.lookaside_base(ref, write=True, default_dir=default_dir)
+    base = config.registries_d.lookaside_base(
+        ref, write=True, default_dir=config.lookaside_default
+    )
     found = yield from lookaside_signatures(base, ref, manifest.digest, endpoint.user_agent)
     locations = tuple(url for url, _ in found)
     return endpoint, manifest.digest, locations, is_file_url(base)
@@ -125,12 +120,8 @@ def _plan(
     ref: ImageRef,
     config: ClientConfig,
     state: RegistryState,
-    registries_d: RegistriesD,
-    default_dir: str,
 ) -> Steps[DeletionPlan]:
-    endpoint, digest, signatures, writable = yield from _resolve(
-        ref, config, state, registries_d, default_dir
-    )
+    endpoint, digest, signatures, writable = yield from _resolve(ref, config, state)
     tags = yield from _tags_on(endpoint, state, ref, digest, config)
     shown = tuple(redact_url(url) for url in signatures)
     return DeletionPlan(
@@ -143,23 +134,17 @@ def plan_deletion(
     *,
     config: ClientConfig,
     state: RegistryState,
-    registries_d: RegistriesD,
-    default_dir: str,
 ) -> Flow[DeletionPlan]:
     """The dry run: what :func:`delete_image` would remove (changes nothing)."""
-    return Flow(_plan(ref, config, state, registries_d, default_dir))
+    return Flow(_plan(ref, config, state), on_time=state.observe)
 
 
 def _delete(
     ref: ImageRef,
     config: ClientConfig,
     state: RegistryState,
-    registries_d: RegistriesD,
-    default_dir: str,
 ) -> Steps[Deletion]:
-    endpoint, digest, signatures, writable = yield from _resolve(
-        ref, config, state, registries_d, default_dir
-    )
+    endpoint, digest, signatures, writable = yield from _resolve(ref, config, state)
     if signatures and not writable:
         raise SignatureStorageReadOnly(tuple(redact_url(url) for url in signatures))
     path = f"/v2/{endpoint.repository}/manifests/{digest}"
@@ -169,7 +154,6 @@ def _delete(
         path,
         method="DELETE",
         headers=[("Accept", media_type) for media_type in MANIFEST_ACCEPT],
-        purpose=Purpose.DELETE,
         max_body=MAX_DELETE_BODY,
     )
     if response.status != 202:
@@ -181,7 +165,6 @@ def _delete(
             method="DELETE",
             url=url,
             headers=Headers(),
-            purpose=Purpose.SIGNATURE,
             max_body=MAX_DELETE_BODY,
         )
         answer = yield from fetch(request)
@@ -195,8 +178,6 @@ def delete_image(
     *,
     config: ClientConfig,
     state: RegistryState,
-    registries_d: RegistriesD,
-    default_dir: str,
 ) -> Flow[Deletion]:
     """Delete the manifest ``ref`` resolves to and its lookaside signatures (SPEC §14)."""
-    return Flow(_delete(ref, config, state, registries_d, default_dir))
+    return Flow(_delete(ref, config, state), on_time=state.observe)

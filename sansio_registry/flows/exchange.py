@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Final, TypeAlias, TypeVar
 from urllib.parse import urljoin
 
 from sansio_registry.errors import LocalProtocolError, RemoteProtocolError
 from sansio_registry.flow import Steps, sleep
-from sansio_registry.http import Origin, Request, ResponseHead
+from sansio_registry.http import Origin, Request, ResponseHead, parse_http_date
 from sansio_registry.retry import (
     FIRST_429_DELAY,
     MAX_429_ATTEMPTS,
@@ -67,15 +65,6 @@ def follow_redirects(request: Request, exchange: Exchange[R]) -> Steps[R]:
     raise RemoteProtocolError(f"stopped after {MAX_REDIRECTS} redirects")
 
 
-def _http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 def retry_429(request: Request, exchange: Exchange[R]) -> Steps[R]:
     """Sub-flow: send, and on 429 wait and resend, up to :data:`MAX_429_ATTEMPTS` in all."""
     delay = FIRST_429_DELAY
@@ -86,7 +75,7 @@ def retry_429(request: Request, exchange: Exchange[R]) -> Steps[R]:
         delay = retry_after_delay(
             response.headers.get("Retry-After"),
             fallback=delay,
-            now_http_date=_http_date(response.headers.get("Date")),
+            now_http_date=parse_http_date(response.headers.get("Date") or ""),
         )
         delay = min(delay, MAX_429_DELAY)
         if delay > 0:

@@ -7,8 +7,9 @@ Request sequence of :func:`open_image`, per pull source (mirrors in order, the p
     GET /v2/<path>/manifests/<tag|digest>    200 -> verified Manifest, done
                                              other -> this source failed, next one
 
-When every source failed, the primary's error is raised with one note per failed mirror
-(DESIGN §4), so ``except ManifestUnknown`` works with or without mirrors.
+When every source failed, the primary's error is raised with the failed mirrors as data
+(``also_failed``, one :class:`~sansio_registry.errors.SourceFailure` each, and a note each),
+so ``except ManifestUnknown`` works with or without mirrors.
 
 Beyond Go (SPEC §9, §18.1): a manifest fetched by digest must hash to that digest, and a
 ``Docker-Content-Digest`` header, when present, must match the bytes (switchable with
@@ -20,34 +21,42 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sansio_registry.client_config import ClientConfig
 from sansio_registry.config.registries_conf import PullSource
 from sansio_registry.digest import Digest, manifest_digest
-from sansio_registry.errors import DigestMismatch, RegistryClientError, RemoteProtocolError
+from sansio_registry.errors import (
+    DigestMismatch,
+    RegistryClientError,
+    RemoteProtocolError,
+    SourceFailure,
+    with_source_failures,
+)
 from sansio_registry.flow import Flow, Steps
 from sansio_registry.flows.pipeline import Endpoint, send
-from sansio_registry.http import MAX_MANIFEST_BODY, Purpose
-from sansio_registry.manifest import (
+from sansio_registry.http import MAX_MANIFEST_BODY
+from sansio_registry.manifest import ImageIndex, parse_manifest
+from sansio_registry.media_types import (
     KNOWN_MANIFEST_TYPES,
     MANIFEST_ACCEPT,
-    ImageIndex,
-    choose_instance,
     guess_media_type,
     is_index_type,
     normalize_media_type,
-    parse_manifest,
     simplify_content_type,
 )
+from sansio_registry.platform import choose_instance
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import registry_error
-from sansio_registry.session import ClientConfig, RegistryState
+from sansio_registry.state import RegistryState
 
 __all__ = [
     "ImageSource",
     "Manifest",
+    "direct_endpoint",
     "endpoint_for",
     "get_instance_manifest",
     "get_manifest",
     "open_image",
+    "resolve_image",
     "resolve_platform",
 ]
 
@@ -96,7 +105,13 @@ class ImageSource:
 
 
 def endpoint_for(
-    config: ClientConfig, logical: ImageRef, physical: ImageRef, *, insecure: bool, actions: str
+    config: ClientConfig,
+    logical: ImageRef,
+    physical: ImageRef,
+    *,
+    insecure: bool,
+    actions: str,
+    is_mirror: bool = False,
 ) -> Endpoint:
     """The endpoint an attempt at ``physical`` talks to, with the credentials it may use."""
     return Endpoint(
@@ -106,7 +121,15 @@ def endpoint_for(
         credentials=config.credentials_for(logical, physical),
         user_agent=config.user_agent,
         actions=actions,
+        is_mirror=is_mirror,
     )
+
+
+def direct_endpoint(config: ClientConfig, ref: ImageRef, *, actions: str) -> Endpoint:
+    """The endpoint of ``ref``'s own registry: no mirrors, no rewrites (tags, deletion)."""
+    config.registries.check_not_blocked(ref)
+    insecure = config.registries.is_insecure(ref.name)
+    return endpoint_for(config, ref, ref, insecure=insecure, actions=actions)
 
 
 def _expected_digest(reference: str) -> Digest | None:
@@ -136,7 +159,6 @@ def fetch_manifest(
         state,
         path,
         headers=[("Accept", media_type) for media_type in MANIFEST_ACCEPT],
-        purpose=Purpose.MANIFEST,
         max_body=MAX_MANIFEST_BODY,
     )
     if response.status != 200:
@@ -173,29 +195,37 @@ def fetch_manifest(
     return Manifest(raw=raw, media_type=media_type, digest=digest, reference=physical)
 
 
+def _pull_endpoint(config: ClientConfig, ref: ImageRef, source: PullSource) -> Endpoint:
+    """The endpoint of one pull source of ``ref``; RegistryBlocked if it is blocked."""
+    config.registries.check_not_blocked(source.ref)
+    return endpoint_for(
+        config,
+        ref,
+        source.ref,
+        insecure=source.insecure,
+        actions="pull",
+        is_mirror=source.is_mirror,
+    )
+
+
 def _fallbacks(
     ref: ImageRef, sources: Sequence[PullSource], config: ClientConfig
 ) -> tuple[tuple[ImageRef, Endpoint], ...]:
     usable = []
     for source in sources:
         try:
-            config.registries.check_not_blocked(source.ref)
+            usable.append((source.ref, _pull_endpoint(config, ref, source)))
         except RegistryClientError:
             continue
-        endpoint = endpoint_for(config, ref, source.ref, insecure=source.insecure, actions="pull")
-        usable.append((source.ref, endpoint))
     return tuple(usable)
 
 
 def _open_image(ref: ImageRef, config: ClientConfig, state: RegistryState) -> Steps[ImageSource]:
     sources = config.registries.pull_sources(ref)
-    failures: list[tuple[ImageRef, RegistryClientError]] = []
+    failures: list[SourceFailure] = []
     for index, source in enumerate(sources):
         try:
-            config.registries.check_not_blocked(source.ref)
-            endpoint = endpoint_for(
-                config, ref, source.ref, insecure=source.insecure, actions="pull"
-            )
+            endpoint = _pull_endpoint(config, ref, source)
             manifest = yield from fetch_manifest(
                 endpoint,
                 state,
@@ -204,7 +234,7 @@ def _open_image(ref: ImageRef, config: ClientConfig, state: RegistryState) -> St
                 verify_content_digest=config.verify_content_digest,
             )
         except RegistryClientError as exc:
-            failures.append((source.ref, exc))
+            failures.append(SourceFailure(str(source.ref), exc, source.is_mirror))
             continue
         return ImageSource(
             logical=ref,
@@ -213,15 +243,12 @@ def _open_image(ref: ImageRef, config: ClientConfig, state: RegistryState) -> St
             manifest=manifest,
             fallbacks=_fallbacks(ref, sources[index + 1 :], config),
         )
-    _, primary_error = failures[-1]
-    for mirror_ref, mirror_error in failures[:-1]:
-        primary_error.add_note(f"mirror {mirror_ref} also failed: {mirror_error}")
-    raise primary_error
+    raise with_source_failures(failures[-1].error, tuple(failures[:-1]))
 
 
 def open_image(ref: ImageRef, *, config: ClientConfig, state: RegistryState) -> Flow[ImageSource]:
     """Find the first pull source that serves ``ref``'s manifest, verified (SPEC §3)."""
-    return Flow(_open_image(ref, config, state))
+    return Flow(_open_image(ref, config, state), on_time=state.observe)
 
 
 def _instance(
@@ -243,7 +270,7 @@ def get_instance_manifest(
     source: ImageSource, digest: Digest, *, config: ClientConfig, state: RegistryState
 ) -> Flow[Manifest]:
     """Fetch one instance of a manifest list by digest, from the source's endpoint, fresh."""
-    return Flow(_instance(source, digest, config, state))
+    return Flow(_instance(source, digest, config, state), on_time=state.observe)
 
 
 def _get_manifest(
@@ -263,7 +290,7 @@ def get_manifest(
     instance: Digest | None = None,
 ) -> Flow[Manifest]:
     """The manifest of ``ref`` (or of one of its instances), from the first source that has it."""
-    return Flow(_get_manifest(ref, config, state, instance))
+    return Flow(_get_manifest(ref, config, state, instance), on_time=state.observe)
 
 
 def resolve_platform(source: ImageSource, config: ClientConfig) -> Digest | None:
@@ -277,3 +304,19 @@ def resolve_platform(source: ImageSource, config: ClientConfig) -> Digest | None
     return Digest.parse(
         choose_instance(document, top.media_type, config.platform).digest, remote=True
     )
+
+
+def _resolve_image(
+    source: ImageSource, config: ClientConfig, state: RegistryState
+) -> Steps[Manifest]:
+    instance = resolve_platform(source, config)
+    if instance is None or instance == source.manifest.digest:
+        return source.manifest
+    return (yield from _instance(source, instance, config, state))
+
+
+def resolve_image(
+    source: ImageSource, *, config: ClientConfig, state: RegistryState
+) -> Flow[Manifest]:
+    """The single-image manifest ``config.platform`` picks (the list's choice, or itself)."""
+    return Flow(_resolve_image(source, config, state), on_time=state.observe)

@@ -14,28 +14,17 @@ removed it too, SPEC §17).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sansio_registry.auth import Challenge, parse_challenges
+from sansio_registry.auth import parse_challenges
 from sansio_registry.errors import RegistryClientError, TransportError, response_error_class
 from sansio_registry.flow import Steps, fetch
 from sansio_registry.flows.exchange import retry_429
-from sansio_registry.http import Headers, Purpose, Request
-from sansio_registry.response_errors import status_text
+from sansio_registry.http import Headers, Request, status_text
+from sansio_registry.state import PingResult
 
 __all__ = ["API_VERSION_HEADER", "PingResult", "ping"]
 
 API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
 _PING_MAX_BODY = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class PingResult:
-    """What a registry said about itself on ``/v2/``."""
-
-    scheme: str
-    challenges: tuple[Challenge, ...]
-    supports_signatures: bool
 
 
 def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
@@ -47,7 +36,6 @@ def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
             method="GET",
             url=f"{scheme}://{host}/v2/",
             headers=Headers((API_VERSION_HEADER, ("User-Agent", user_agent))),
-            purpose=Purpose.PING,
             max_body=_PING_MAX_BODY,
             tls_verify=not insecure,
             # Concurrent first requests to one registry share one ping (the shell

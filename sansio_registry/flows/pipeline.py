@@ -5,7 +5,10 @@ Below it, :mod:`sansio_registry.flows.exchange` follows redirects and backs off 
 * :func:`send` — ping once per endpoint, add ``Authorization`` from the ping's first supported
   challenge (SPEC §7.2), and retry once with an extra scope on ``insufficient_scope``
   (SPEC §6). Beyond Go (SPEC §18.5): a 401 ``invalid_token`` answered to a *cached* token
-  evicts it and retries once with a fresh one.
+  evicts that one token (no other) and retries once with a fresh one.
+
+Time comes from the flow (``RegistryState.now``, fed by ``Flow(on_time=state.observe)``);
+nothing here writes it.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from sansio_registry.auth import (
     Challenge,
     Credentials,
     Scope,
+    choose_challenge,
     insufficient_scope,
     parse_challenges,
+    token_cache_key,
 )
 from sansio_registry.auth import authorization as auth_header
 from sansio_registry.flow import Steps, fetch, open_
 from sansio_registry.flows.exchange import Exchange, retry_429
-from sansio_registry.flows.ping import API_VERSION_HEADER, PingResult, ping
-from sansio_registry.http import Headers, Purpose, Request, Response, ResponseHead
-from sansio_registry.session import RegistryState
+from sansio_registry.flows.ping import API_VERSION_HEADER, ping
+from sansio_registry.http import Headers, Request, Response, ResponseHead
+from sansio_registry.state import PingResult, RegistryState
 
 __all__ = ["Endpoint", "ensure_ping", "send", "send_streamed"]
 
@@ -48,6 +53,8 @@ class Endpoint:
     credentials: Credentials | None = dataclasses.field(default=None, repr=False)
     user_agent: str
     actions: str = "pull"
+    #: A registries.conf mirror rather than the primary location (for error reports).
+    is_mirror: bool = False
 
     @property
     def scope(self) -> Scope:
@@ -72,6 +79,18 @@ def _invalid_token(challenges: tuple[Challenge, ...]) -> bool:
     return any(c.scheme == "bearer" and c.get("error") == "invalid_token" for c in challenges)
 
 
+def _evict(
+    challenges: tuple[Challenge, ...],
+    scopes: tuple[Scope, ...],
+    creds: Credentials,
+    state: RegistryState,
+) -> None:
+    """Forget exactly the token that was sent for ``scopes`` (other scopes keep theirs)."""
+    challenge = choose_challenge(challenges)
+    if challenge is not None:
+        state.tokens.invalidate(token_cache_key(challenge, scopes, creds))
+
+
 def send(
     endpoint: Endpoint,
     state: RegistryState,
@@ -79,13 +98,10 @@ def send(
     *,
     method: str = "GET",
     headers: Sequence[tuple[str, str]] = (),
-    purpose: Purpose,
     max_body: int,
 ) -> Steps[Response]:
     """Sub-flow: an authenticated registry request to ``path`` (``/v2/...``), buffered."""
-    return (
-        yield from _send(endpoint, state, path, method, headers, purpose, max_body, exchange=fetch)
-    )
+    return (yield from _send(endpoint, state, path, method, headers, max_body, exchange=fetch))
 
 
 def send_streamed(
@@ -95,16 +111,13 @@ def send_streamed(
     *,
     method: str = "GET",
     headers: Sequence[tuple[str, str]] = (),
-    purpose: Purpose,
     max_body: int,
 ) -> Steps[ResponseHead]:
     """Sub-flow: like :func:`send`, but a 2xx body stays with the driver (blobs).
 
     ``max_body`` then bounds only the body of a non-2xx answer, which arrives read in full.
     """
-    return (
-        yield from _send(endpoint, state, path, method, headers, purpose, max_body, exchange=open_)
-    )
+    return (yield from _send(endpoint, state, path, method, headers, max_body, exchange=open_))
 
 
 def _send(
@@ -113,7 +126,6 @@ def _send(
     path: str,
     method: str,
     headers: Sequence[tuple[str, str]],
-    purpose: Purpose,
     max_body: int,
     *,
     exchange: Exchange[R],
@@ -140,12 +152,10 @@ def _send(
             method=method,
             url=url,
             headers=Headers(tuple(lines)),
-            purpose=purpose,
             max_body=max_body,
             tls_verify=not endpoint.insecure,
         )
         response = yield from retry_429(request, exchange)
-        state.now = max(state.now, response.received_at)
         bearer = authorization is not None and authorization.startswith("Bearer ")
         if response.status != 401 or retried or not bearer or creds.registry_token:
             return response
@@ -155,7 +165,7 @@ def _send(
             scopes = (endpoint.scope, extra)
         elif _invalid_token(challenges):
             # Beyond Go (SPEC §18.5): the cached token went stale; fetch a fresh one once.
-            state.tokens.clear()
+            _evict(pinged.challenges, scopes, creds, state)
         else:
             return response
         retried = True

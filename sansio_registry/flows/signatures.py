@@ -25,7 +25,8 @@ from typing import Final
 
 import msgspec
 
-from sansio_registry.config.registries_d import RegistriesD, lookaside_url, redact_url
+from sansio_registry.client_config import ClientConfig
+from sansio_registry.config.registries_d import lookaside_url, redact_url
 from sansio_registry.digest import Digest, DigestVerifier
 from sansio_registry.errors import ConfigError, RegistryResponseError, RemoteProtocolError
 from sansio_registry.flow import Flow, Steps, fetch
@@ -35,17 +36,18 @@ from sansio_registry.flows.pipeline import Endpoint, ensure_ping, send
 from sansio_registry.http import (
     MAX_SIGNATURE_BODY,
     Headers,
-    Purpose,
     Request,
     Response,
     is_file_url,
+    status_text,
 )
 from sansio_registry.json_decode import decode_json
-from sansio_registry.manifest import OCI_MANIFEST, ImageManifest, parse_manifest
+from sansio_registry.manifest import ImageManifest, parse_manifest
+from sansio_registry.media_types import OCI_MANIFEST
 from sansio_registry.reference import ImageRef
-from sansio_registry.response_errors import is_manifest_unknown, simple_error, status_text
-from sansio_registry.session import RegistryState
+from sansio_registry.response_errors import is_manifest_unknown, simple_error
 from sansio_registry.signature import Signature, parse_signature_blob, simple_signing_claims
+from sansio_registry.state import RegistryState
 
 __all__ = [
     "MAX_LOOKASIDE_SIGNATURES",
@@ -99,9 +101,7 @@ def _extension(
     endpoint: Endpoint, state: RegistryState, physical: ImageRef, digest: Digest
 ) -> Steps[list[Signature]]:
     path = f"/extensions/v2/{endpoint.repository}/signatures/{digest}"
-    response = yield from send(
-        endpoint, state, path, purpose=Purpose.SIGNATURE, max_body=MAX_SIGNATURE_BODY
-    )
+    response = yield from send(endpoint, state, path, max_body=MAX_SIGNATURE_BODY)
     context = f"downloading signatures for {digest} in {physical.name}"
     if response.status != 200:
         raise simple_error(response, method="GET", url=path, context=context)
@@ -138,7 +138,6 @@ def _lookaside_request(url: str, user_agent: str) -> Request:
         method="GET",
         url=url,
         headers=Headers((("User-Agent", user_agent),)),
-        purpose=Purpose.SIGNATURE,
         max_body=MAX_SIGNATURE_BODY,
     )
 
@@ -207,9 +206,7 @@ def _sigstore(
     for layer in document.layers:
         layer_digest = Digest.parse(layer.digest, remote=True)
         path = f"/v2/{source.endpoint.repository}/blobs/{layer_digest}"
-        response = yield from send(
-            source.endpoint, state, path, purpose=Purpose.BLOB, max_body=MAX_SIGNATURE_BODY
-        )
+        response = yield from send(source.endpoint, state, path, max_body=MAX_SIGNATURE_BODY)
         if response.status != 200:
             raise simple_error(
                 response,
@@ -235,20 +232,18 @@ def _sigstore(
 
 
 def _list_signatures(
-    source: ImageSource,
-    state: RegistryState,
-    registries_d: RegistriesD,
-    default_dir: str,
-    instance: Digest | None,
-    verify_content_digest: bool,
+    source: ImageSource, config: ClientConfig, state: RegistryState, instance: Digest | None
 ) -> Steps[tuple[Signature, ...]]:
+    registries_d = config.registries_d
     digest = signature_digest(source, instance)
     pinged = yield from ensure_ping(source.endpoint, state)
     found: list[Signature] = []
     if pinged.supports_signatures:
         found += yield from _extension(source.endpoint, state, source.physical, digest)
     else:
-        base = registries_d.lookaside_base(source.physical, write=False, default_dir=default_dir)
+        base = registries_d.lookaside_base(
+            source.physical, write=False, default_dir=config.lookaside_default
+        )
         blobs = yield from lookaside_signatures(
             base, source.physical, digest, source.endpoint.user_agent
         )
@@ -257,24 +252,20 @@ def _list_signatures(
             for n, (url, blob) in enumerate(blobs, 1)
         ]
     if registries_d.use_sigstore_attachments(source.physical):
-        found += yield from _sigstore(source, state, digest, verify_content_digest)
+        found += yield from _sigstore(source, state, digest, config.verify_content_digest)
     return tuple(found)
 
 
 def list_signatures(
     source: ImageSource,
     *,
+    config: ClientConfig,
     state: RegistryState,
-    registries_d: RegistriesD,
-    default_dir: str,
     instance: Digest | None = None,
-    verify_content_digest: bool = True,
 ) -> Flow[tuple[Signature, ...]]:
     """Every signature of the opened image (or of its ``instance``), with its source.
 
-    ``default_dir`` is the built-in lookaside (a ``file://`` URL) used when registries.d has
-    nothing for the image; the shell chooses it (root and rootless differ).
+    Where lookaside signatures live comes from ``config.registries_d``, else
+    ``config.lookaside_default`` (the shell chooses it: root and rootless differ).
     """
-    return Flow(
-        _list_signatures(source, state, registries_d, default_dir, instance, verify_content_digest)
-    )
+    return Flow(_list_signatures(source, config, state, instance), on_time=state.observe)

@@ -1,4 +1,8 @@
-"""Listing a repository's tags (``RepoTags`` of ``inspect``).
+"""Listing a repository's tags (``RepoTags`` of ``inspect``, ``skopeo list-tags``).
+
+A repository (an :class:`ImageRef`; its tag or digest is ignored) is asked at its own
+registry, with no mirrors or rewrites, as containers/image's ``GetRepositoryTags`` does; an
+opened :class:`ImageSource` is asked where its manifest came from. No manifest is fetched.
 
 Request sequence::
 
@@ -12,15 +16,17 @@ from typing import Final
 
 import msgspec
 
+from sansio_registry.client_config import ClientConfig
 from sansio_registry.errors import RemoteProtocolError
 from sansio_registry.flow import Flow, Steps
-from sansio_registry.flows.manifest import ImageSource
+from sansio_registry.flows.manifest import ImageSource, direct_endpoint
 from sansio_registry.flows.pipeline import Endpoint, send
-from sansio_registry.http import MAX_MANIFEST_BODY, Purpose
+from sansio_registry.http import MAX_MANIFEST_BODY
 from sansio_registry.json_decode import decode_json
+from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import simple_error
 from sansio_registry.retry import parse_link_next
-from sansio_registry.session import RegistryState
+from sansio_registry.state import RegistryState
 
 __all__ = ["MAX_TAG_PAGES", "list_tags", "tags_at"]
 
@@ -41,9 +47,7 @@ def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
     for _ in range(MAX_TAG_PAGES):
         if path is None:
             return tags
-        response = yield from send(
-            endpoint, state, path, purpose=Purpose.TAGS, max_body=MAX_MANIFEST_BODY
-        )
+        response = yield from send(endpoint, state, path, max_body=MAX_MANIFEST_BODY)
         if response.status != 200:
             raise simple_error(response, method="GET", url=path, context="fetching tags list")
         try:
@@ -57,6 +61,18 @@ def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
     )
 
 
-def list_tags(source: ImageSource, *, state: RegistryState) -> Flow[list[str]]:
-    """Every tag of the source's repository, in the registry's order."""
-    return Flow(tags_at(source.endpoint, state))
+def _repository_tags(
+    repository: ImageRef | ImageSource, config: ClientConfig, state: RegistryState
+) -> Steps[tuple[str, ...]]:
+    if isinstance(repository, ImageSource):
+        endpoint = repository.endpoint
+    else:
+        endpoint = direct_endpoint(config, repository, actions="pull")
+    return tuple((yield from tags_at(endpoint, state)))
+
+
+def list_tags(
+    repository: ImageRef | ImageSource, *, config: ClientConfig, state: RegistryState
+) -> Flow[tuple[str, ...]]:
+    """Every tag of the repository, in the registry's order (see the module docstring)."""
+    return Flow(_repository_tags(repository, config, state), on_time=state.observe)

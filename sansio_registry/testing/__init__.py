@@ -1,8 +1,15 @@
-"""Drive the core with no network: a reference synchronous driver and an in-memory registry.
+"""Test doubles: drive the core with no network, against in-memory registries.
 
 ``run_sync(flow, transport)`` interprets a :class:`~sansio_registry.flow.Flow` with a plain
 function ``transport(request) -> Response`` (or raising a ``RegistryClientError``); it is the
-smallest correct driver, and the model the trio backend's driver follows.
+smallest correct driver, and the model the trio backend's driver follows. ``fake`` holds
+in-memory registries and token servers, ``transcript`` scripted exchanges.
+
+Only tests use this package. Drivers take what they need (``file://`` answers, the
+conformance suite) from :mod:`sansio_registry_driverkit`.
+smallest correct driver, and the model the trio backend's driver follows. Time: the flow is
+begun at ``clock()`` when a clock is given; the transport stamps ``received_at`` (the model
+registry does, from its own clock).
 """
 
 from __future__ import annotations
@@ -12,8 +19,8 @@ from typing import TypeVar
 
 from sansio_registry.errors import BodyTooLarge, RegistryClientError
 from sansio_registry.flow import Done, Fetch, Flow, Open, Sleep
-from sansio_registry.http import Request, Response
-from sansio_registry.testing.files import file_exchange, is_file_url
+from sansio_registry.http import Request, Response, is_file_url
+from sansio_registry_driverkit.files import file_exchange
 
 __all__ = ["Transport", "run_sync"]
 
@@ -27,6 +34,7 @@ def run_sync(
     transport: Transport,
     *,
     sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
     max_steps: int = 10_000,
 ) -> T:
     """Run ``flow`` to the end against ``transport``; return its value or raise its error.
@@ -34,7 +42,7 @@ def run_sync(
     ``Open`` effects are answered with the full :class:`Response` too (a ``Response`` is a
     ``ResponseHead``), so blob flows can be tested without a streaming transport.
     """
-    step = flow.begin()
+    step = flow.begin(at=None if clock is None else clock())
     for _ in range(max_steps):
         match step:
             case Done(value=value):

@@ -95,6 +95,9 @@ class FakeRegistry:
             ``token_server``, whose URL is ``realm``).
         fault: ``None`` or one of ``"ping404"``, ``"5xx"``, ``"wrong-digest"`` (serves other
             bytes than the tag's digest claims), ``"lying-header"``.
+        delete_enabled: whether ``DELETE /v2/<repo>/manifests/<digest>`` works (202, and the
+            manifest is gone under every tag); otherwise 405 ``UNSUPPORTED``, like a registry
+            started without deletion.
     """
 
     manifests: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)
@@ -105,6 +108,7 @@ class FakeRegistry:
     token_server: FakeTokenServer | None = None
     fault: str | None = None
     supports_signatures: bool = False
+    delete_enabled: bool = True
 
     def put_manifest(self, repo: str, tag: str, raw: bytes, media_type: str) -> str:
         """Store a manifest under ``tag`` (and its digest); return the digest."""
@@ -140,7 +144,8 @@ class FakeRegistry:
             return False
         grant = self.token_server.issued.get(header.removeprefix("Bearer "))
         return grant is not None and any(
-            scope.startswith(f"repository:{repo}:") and action in scope.rsplit(":", 1)[1]
+            scope.startswith(f"repository:{repo}:")
+            and {"*", action} & set(scope.rsplit(":", 1)[1].split(","))  # "*": every action
             for scope in grant[1]
         )
 
@@ -183,6 +188,8 @@ class FakeRegistry:
         entry = self.manifests.get(repo, {}).get(reference)
         if entry is None:
             return _json(404, error_body("MANIFEST_UNKNOWN", "manifest unknown"))
+        if request.method == "DELETE":
+            return self._delete(repo, reference)
         raw, media_type = entry
         digest = sha256_digest(raw)
         if self.fault == "wrong-digest":
@@ -191,6 +198,17 @@ class FakeRegistry:
             digest = sha256_digest(raw + b"lie")
         headers = Headers((("Content-Type", media_type), ("Docker-Content-Digest", digest)))
         return Response(status=200, headers=headers, body=raw)
+
+    def _delete(self, repo: str, digest: str) -> Response:
+        if not self.delete_enabled:
+            return _json(405, error_body("UNSUPPORTED", "The operation is unsupported."))
+        if not digest.startswith("sha256:"):
+            return _json(400, error_body("DIGEST_INVALID", "provided digest did not match"))
+        stored = self.manifests[repo]
+        gone = stored[digest]
+        for key in [k for k, entry in stored.items() if entry == gone]:
+            del stored[key]
+        return Response(status=202, headers=Headers(), body=b"")
 
 
 Host = FakeRegistry | FakeTokenServer

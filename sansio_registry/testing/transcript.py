@@ -3,19 +3,26 @@
 A :class:`Transcript` is a transport for :func:`~sansio_registry.testing.run_sync`. Each
 :class:`Expect` names the method and URL it must see, header values that must be present and
 header names that must be absent (``authorization`` on a mirror or a cross-origin redirect),
-and the reply. A mismatch fails with a readable expected/actual diff; :meth:`Transcript.done`
-fails if the script was not used up.
+and the reply. A mismatch fails with a readable expected/actual diff.
+
+A script not used up is a failure too, and nobody has to remember to check it: every
+:class:`Transcript` made inside :func:`transcripts_used_up` is checked when that block ends
+(the project's ``tests/conftest.py`` wraps every test in it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.http import Headers, Request, Response
 
-__all__ = ["Expect", "Transcript", "reply"]
+__all__ = ["Expect", "Transcript", "reply", "transcripts_used_up"]
+
+#: The transcripts made inside each active :func:`transcripts_used_up` block, innermost last.
+_WATCHING: list[list[Transcript]] = []
 
 
 def reply(
@@ -69,6 +76,10 @@ class Transcript:
     script: list[Expect]
     seen: list[Request] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if _WATCHING:
+            _WATCHING[-1].append(self)
+
     def __call__(self, request: Request) -> Response:
         """Check ``request`` against the next expectation and return its canned answer."""
         index = len(self.seen)
@@ -88,9 +99,25 @@ class Transcript:
 
     def done(self) -> None:
         """Fail unless every scripted exchange happened."""
-        if len(self.seen) != len(self.script):
+        if len(self.seen) < len(self.script):
             missing = self.script[len(self.seen) :]
             raise AssertionError(
                 "script not used up; still expected: "
                 + ", ".join(f"{e.method} {e.url}" for e in missing)
             )
+
+
+@contextmanager
+def transcripts_used_up() -> Iterator[list[Transcript]]:
+    """Check, when the block ends without an error, that every transcript made in it was used up.
+
+    Yields the list of those transcripts. An error leaving the block is not masked.
+    """
+    made: list[Transcript] = []
+    _WATCHING.append(made)
+    try:
+        yield made
+    finally:
+        _WATCHING.remove(made)
+    for transcript in made:
+        transcript.done()

@@ -21,7 +21,7 @@ from typing import Any
 import trio
 import trustme
 
-from sansio_registry.http import Headers, Origin, Purpose, Request
+from sansio_registry.http import Headers, Origin, Request
 from sansio_registry.testing.fake import FakeRegistry, FakeTokenServer, sha256_digest
 from tests.backend.loopback import Exchange, Loopback, serve
 
@@ -184,7 +184,6 @@ async def serve_fake(
             url=f"{server.loopback.scheme}://{authority}{ex.recorded.target}",
             headers=Headers.of(ex.recorded.headers),
             body=ex.recorded.body,
-            purpose=Purpose.EXTERNAL,
         )
         server.seen.append(request)
         if intercept is not None and await intercept(ex, request):

@@ -614,14 +614,15 @@ def test_generated_blob_is_what_its_digest_says() -> None:
     assert blob.digest() == Digest.of(whole)
 
 
-# --- (i) verify=False -------------------------------------------------------------------------
+# --- (i) verify=False (internal: pull hashes in its writer thread) ----------------------------
 
 
 @trio_test
 async def test_verify_false_returns_the_bytes_unchecked() -> None:
     blob = small_blob()
     async with registry(blob, Faults(flip_at=10, cut={0: 70_000})) as (reg, _, client, source):
-        async with client.open_blob(source, reg.digest, size=blob.size, verify=False) as stream:
+        unverified = client._open_blob(source, reg.digest, size=blob.size, urls=(), verify=False)
+        async with unverified as stream:  # the internal path pull takes
             data = await read_all(stream)
             assert stream.verifier.bytes_seen == 0  # left to the caller (pull hashes itself)
             assert stream.resumes == 1

@@ -19,12 +19,12 @@ import trio
 import trio.testing
 import trustme
 
-from sansio_registry.auth import Challenge, Credentials, Scope, TokenCache, bearer_token
+from sansio_registry.auth import Challenge, Credentials, Scope, TokenCache, TokenKey, bearer_token
 from sansio_registry.config.registries_conf import Mirror, RegistriesConf, Registry
 from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
 from sansio_registry.flow import Flow, FlowState
-from sansio_registry.http import MAX_MANIFEST_BODY, Headers, Origin, Purpose, Request, Response
-from sansio_registry.session import ClientConfig, RegistryState
+from sansio_registry.http import MAX_MANIFEST_BODY, Headers, Origin, Request, Response
+from sansio_registry.session import ClientConfig
 from sansio_registry.testing.fake import FakeRegistry, FakeTokenServer, sha256_digest
 from tests.backend.fake_server import (
     OCI_MANIFEST,
@@ -70,7 +70,9 @@ class TokenCountingCoalescer(Coalescer):
         self.token_calls = 0
 
     async def fetch(self, transport: AsyncTransport, request: Request) -> Response:
-        if request.purpose is Purpose.TOKEN:
+        if isinstance(
+            request.coalesce_key, TokenKey
+        ):  # token fetches are keyed by their cache key
             self.token_calls += 1
         return await super().fetch(transport, request)
 
@@ -130,7 +132,6 @@ async def _fetch_tokens(
     async with ConnectionPool(tls=NO_CERT_DIRS) as pool:
 
         async def one(i: int) -> None:
-            state = RegistryState()
             flow = Flow(
                 bearer_token(
                     challenge,
@@ -143,7 +144,7 @@ async def _fetch_tokens(
                 )
             )
             try:
-                token = await drive(flow, pool, state, coalescer)
+                token = await drive(flow, pool, coalescer)
                 out[i] = token
             except RegistryClientError as exc:
                 out[i] = exc
@@ -379,9 +380,7 @@ async def test_raw_pool_unverified_then_verifying_request(untrusted_ca: trustme.
         await ex.respond(200, body=b"hello")
 
     def req(url: str, *, verify: bool) -> Request:
-        return Request(
-            method="GET", url=url, headers=Headers(), purpose=Purpose.PING, tls_verify=verify
-        )
+        return Request(method="GET", url=url, headers=Headers(), tls_verify=verify)
 
     async with serve(ok, ssl_context=ctx) as srv, ConnectionPool(tls=NO_CERT_DIRS) as pool:
         assert (await pool.fetch(req(srv.url("/v2/"), verify=False))).body == b"hello"

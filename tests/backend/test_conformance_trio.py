@@ -20,7 +20,7 @@ import trio
 
 from sansio_registry.flow import Flow, FlowState
 from sansio_registry.session import RegistryState
-from sansio_registry.testing.conformance import (
+from sansio_registry_driverkit.conformance import (
     Case,
     ConformanceFailure,
     RunFlow,
@@ -84,7 +84,7 @@ def trio_backend(*, forget_abort: bool = False) -> Iterator[RunFlow]:
                 )
                 if forget_abort:
                     driven = cast(Flow[Any], _ForgetsAbort(driven))
-                value, body = await drive_streamed(driven, pool, state, coalescer)
+                value, body = await drive_streamed(driven, pool, coalescer)
                 if body is None:
                     return value, None
                 try:

@@ -7,6 +7,7 @@ back-off and a token's lifetime pass in virtual time.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -16,7 +17,7 @@ import trio.testing
 
 from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
 from sansio_registry.flow import Flow, FlowState, Steps, fetch, open_, sleep
-from sansio_registry.http import Headers, Purpose, Request, Response, ResponseHead
+from sansio_registry.http import Headers, Request, Response, ResponseHead
 from sansio_registry.session import ClientConfig, RegistryState
 from sansio_registry.testing.fake import FakeRegistry, FakeTokenServer
 from tests.backend.fake_server import OCI_MANIFEST, make_image, run_trio, serve_fake
@@ -31,7 +32,6 @@ def req(path: str = "/", *, key: str | None = None) -> Request:
     return Request(
         method="GET",
         url=f"https://registry.test{path}",
-        purpose=Purpose.TOKEN if key is not None else Purpose.MANIFEST,
         coalesce_key=key,
     )
 
@@ -63,7 +63,8 @@ class MemoryTransport:
         if self.gate is not None:
             await self.gate.wait()
         await trio.sleep(self.delay)
-        return self.respond(request)
+        # a transport stamps the head's arrival on the driver's clock (the contract)
+        return dataclasses.replace(self.respond(request), received_at=trio.current_time())
 
     async def open(self, request: Request) -> MemoryBody:
         """The same exchange, body handed out on demand (a ``StreamedResponse`` look-alike)."""
@@ -132,7 +133,7 @@ async def test_drive_returns_value_and_answers_fetch_and_open() -> None:
         return a.body, head.status
 
     transport = MemoryTransport()
-    result = await drive(Flow(flow()), transport, RegistryState())
+    result = await drive(Flow(flow()), transport)
     assert result == (b"https://registry.test/a", 200)
     assert [r.url for r in transport.requests] == [
         "https://registry.test/a",
@@ -152,7 +153,7 @@ async def test_transport_errors_are_thrown_into_the_flow() -> None:
             return f"caught: {exc}"
         return "not reached"
 
-    result = await drive(Flow(flow()), MemoryTransport(failing), RegistryState())
+    result = await drive(Flow(flow()), MemoryTransport(failing))
     assert result == "caught: connecting to https://registry.test: connection refused"
 
 
@@ -164,7 +165,7 @@ async def test_flow_errors_propagate_and_leave_the_flow_failed() -> None:
 
     wrapped = Flow(flow())
     with pytest.raises(RegistryClientError, match="the flow gives up"):
-        await drive(wrapped, MemoryTransport(), RegistryState())
+        await drive(wrapped, MemoryTransport())
     assert wrapped.state is FlowState.FAILED
 
 
@@ -183,7 +184,7 @@ async def test_unexpected_transport_exception_aborts_the_flow() -> None:
 
     wrapped = Flow(flow())
     with pytest.raises(RuntimeError, match="bug in the transport"):
-        await drive(wrapped, MemoryTransport(broken), RegistryState())
+        await drive(wrapped, MemoryTransport(broken))
     assert probe.closed
     assert wrapped.state is FlowState.ABORTED
 
@@ -204,7 +205,7 @@ async def test_cancellation_aborts_the_suspended_flow() -> None:
     transport = MemoryTransport(gate=trio.Event())  # never opens
     wrapped = Flow(flow())
     with trio.move_on_after(0.05) as scope:
-        await drive(wrapped, transport, RegistryState())
+        await drive(wrapped, transport)
     assert scope.cancelled_caught
     assert probe.closed
     assert after_yield == []
@@ -213,7 +214,7 @@ async def test_cancellation_aborts_the_suspended_flow() -> None:
 
 
 @run_trio(mock_clock=True)
-async def test_sleep_takes_virtual_time_and_state_now_follows_the_clock() -> None:
+async def test_flow_time_starts_at_begin_and_follows_sleeps_and_answers() -> None:
     state = RegistryState()
     probe = Probe()
 
@@ -225,7 +226,7 @@ async def test_sleep_takes_virtual_time_and_state_now_follows_the_clock() -> Non
         probe.nows.append(state.now)
 
     start_real, start = time.perf_counter(), trio.current_time()
-    await drive(Flow(flow()), MemoryTransport(delay=2.5), state)
+    await drive(Flow(flow(), on_time=state.observe), MemoryTransport(delay=2.5))
     assert trio.current_time() - start == pytest.approx(10.0)
     assert time.perf_counter() - start_real < 2.0
     assert probe.nows == pytest.approx([start, start + 7.5, start + 10.0])
@@ -239,7 +240,7 @@ async def test_state_now_never_goes_backwards() -> None:
     def flow() -> Steps[None]:
         yield from sleep(1.0)
 
-    await drive(Flow(flow()), MemoryTransport(), state)
+    await drive(Flow(flow(), on_time=state.observe), MemoryTransport())
     assert state.now == 1e9
 
 
@@ -254,7 +255,7 @@ async def test_open_2xx_is_answered_with_the_head_and_the_body_closed_at_the_end
         replies.append((yield from open_(req("/blob"))))
 
     transport = MemoryTransport()
-    await drive(Flow(flow()), transport, RegistryState())
+    await drive(Flow(flow()), transport)
     assert [type(r) for r in replies] == [ResponseHead]
     assert len(transport.opened) == 1
     assert transport.opened[0].discarded  # drive() does not hand bodies out
@@ -276,7 +277,7 @@ async def test_kept_body_is_discarded_before_the_next_exchange() -> None:
         yield from open_(req("/blob"))
         yield from fetch(req("/next"))
 
-    await drive(Flow(flow()), transport, RegistryState())
+    await drive(Flow(flow()), transport)
     assert discarded_when_fetching == [True]
 
 
@@ -291,7 +292,7 @@ async def test_open_error_status_is_answered_with_the_buffered_error_body() -> N
         replies.append((yield from open_(req("/blob"))))
 
     transport = MemoryTransport(not_found)
-    await drive(Flow(flow()), transport, RegistryState())
+    await drive(Flow(flow()), transport)
     (reply,) = replies
     assert isinstance(reply, Response)
     assert (reply.status, reply.body) == (404, b'{"errors":[]}')
@@ -305,7 +306,7 @@ async def test_drive_streamed_hands_out_the_body_of_a_final_open() -> None:
         return head.status
 
     transport = MemoryTransport()
-    status, body = await drive_streamed(Flow(flow()), transport, RegistryState())
+    status, body = await drive_streamed(Flow(flow()), transport)
     assert status == 200
     assert body is transport.opened[0]
     assert not transport.opened[0].discarded

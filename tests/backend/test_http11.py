@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sansio_registry.errors import BodyTooLarge, TransportError
-from sansio_registry.http import Headers, Origin, Purpose, Request
+from sansio_registry.http import Headers, Origin, Request
 from tests.backend.loopback import Exchange, free_port, serve, trio_test
 from trio_backend.http11 import MAX_HEAD_SIZE, describe_io_error, map_io_errors
 from trio_backend.pool import ConnectionPool
@@ -32,7 +32,6 @@ def get(
         url=url,
         headers=Headers(headers),
         body=body,
-        purpose=Purpose.MANIFEST,
         max_body=max_body,
     )
 

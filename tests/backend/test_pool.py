@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from sansio_registry.errors import LocalProtocolError, TransportError
-from sansio_registry.http import Headers, Origin, Purpose, Request
+from sansio_registry.http import Headers, Origin, Request
 from tests.backend.loopback import Exchange, serve, trio_test
 from trio_backend.http11 import CHUNK_SIZE
 from trio_backend.pool import ConnectionPool, PoolStatistics
@@ -20,7 +20,6 @@ def req(url: str, *, method: str = "GET", body: bytes = b"", max_body: int = 1 <
         url=url,
         headers=Headers(),
         body=body,
-        purpose=Purpose.BLOB,
         max_body=max_body,
     )
 

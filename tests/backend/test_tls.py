@@ -10,7 +10,7 @@ import trio
 import trustme
 
 from sansio_registry.errors import ConfigError, TransportError
-from sansio_registry.http import Headers, Origin, Purpose, Request
+from sansio_registry.http import Headers, Origin, Request
 from tests.backend.loopback import Exchange, serve, trio_test
 from trio_backend.pool import ConnectionPool
 from trio_backend.tls import (
@@ -26,8 +26,8 @@ from trio_backend.tls import (
 NO_DIRS = CertDirSearch(enabled=False)
 
 
-def req(url: str) -> Request:
-    return Request(method="GET", url=url, headers=Headers(), purpose=Purpose.PING)
+def req(url: str, *, verify: bool = True) -> Request:
+    return Request(method="GET", url=url, headers=Headers(), tls_verify=verify)
 
 
 async def ok(ex: Exchange) -> None:
@@ -107,13 +107,13 @@ async def test_name_mismatch_fails(tmp_path: Path) -> None:
 
 
 @trio_test
-async def test_insecure_host_skips_verification() -> None:
+async def test_unverified_request_skips_verification_others_keep_it() -> None:
     ca = trustme.CA()
     async with serve(ok, ssl_context=server_context(ca, "registry.example")) as srv:
-        tls = TLSConfig(hosts={f"127.0.0.1:{srv.port}": HostTLS(verify=False)}, cert_dirs=NO_DIRS)
+        tls = TLSConfig(cert_dirs=NO_DIRS)  # the request decides: one knob (ClientConfig)
         async with ConnectionPool(tls=tls) as pool:
-            assert (await pool.fetch(req(srv.url()))).body == b"secure"
-            # other hosts keep verifying
+            assert (await pool.fetch(req(srv.url(), verify=False))).body == b"secure"
+            # verified requests keep verifying
             strict = tls.ssl_context_for(Origin("https", "localhost", srv.port))
             assert strict.verify_mode == ssl.CERT_REQUIRED
             with pytest.raises(TransportError, match="certificate verify failed"):
@@ -170,11 +170,11 @@ async def test_explicit_cert_dir_shortcut(tmp_path: Path) -> None:
 
 
 def test_ssl_context_is_cached_per_host() -> None:
-    tls = TLSConfig(hosts={"insecure.test:5000": HostTLS(verify=False)}, cert_dirs=NO_DIRS)
+    tls = TLSConfig(cert_dirs=NO_DIRS)
     a = tls.ssl_context_for(Origin.of("https://registry.test/v2/"))
     assert tls.ssl_context_for(Origin.of("https://registry.test:443/x")) is a
     assert a.verify_mode == ssl.CERT_REQUIRED and a.check_hostname
-    b = tls.ssl_context_for(Origin.of("https://INSECURE.test:5000/"))
+    b = tls.ssl_context_for(Origin.of("https://INSECURE.test:5000/"), verify=False)
     assert b is not a
     assert b.verify_mode == ssl.CERT_NONE and not b.check_hostname
 

@@ -42,7 +42,7 @@ from sansio_registry.errors import (
     Unauthorized,
 )
 from sansio_registry.flow import Done, Fetch, Flow
-from sansio_registry.http import MAX_TOKEN_BODY, Headers, Purpose, Request, Response
+from sansio_registry.http import MAX_TOKEN_BODY, Headers, Request, Response
 from sansio_registry.testing import run_sync
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +298,6 @@ def test_get_flow_with_credentials() -> None:
     assert "Docker-Distribution-Api-Version" not in req.headers
     assert "Accept" not in req.headers
     assert req.body == b""
-    assert req.purpose is Purpose.TOKEN
     assert req.max_body == MAX_TOKEN_BODY
     assert req.coalesce_key == token_cache_key(FIXED, [APP_PULL], ALICE)
 
@@ -333,7 +332,7 @@ def test_post_flow_with_identity_token_and_extra_scope() -> None:
     )
     assert req.headers.get("Content-Type") == "application/x-www-form-urlencoded"
     assert "Authorization" not in req.headers
-    assert req.purpose is Purpose.TOKEN and req.max_body == MAX_TOKEN_BODY
+    assert req.max_body == MAX_TOKEN_BODY
 
 
 def test_post_flow_keeps_realm_query_in_url_and_body() -> None:

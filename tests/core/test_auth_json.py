@@ -14,7 +14,6 @@ from sansio_registry.config.auth_json import (
     AuthEntry,
     AuthFile,
     auth_file_locations,
-    helpers_for,
     lookup_credentials,
     parse_auth_file,
     validate_auth_key,
@@ -140,7 +139,7 @@ def test_password_may_contain_colons_and_is_nul_trimmed_both_ends() -> None:
     assert lookup_credentials([f], "example.com") == Credentials("u", "a:b")
 
 
-def test_credential_helpers_are_skipped_and_reported() -> None:
+def test_lookup_without_helpers_skips_files_that_name_one() -> None:
     first = file_of(
         {"example.com": {"auth": b64("ignored:pw")}},
         "/1.json",
@@ -150,8 +149,6 @@ def test_credential_helpers_are_skipped_and_reported() -> None:
     assert first.helpers == {"example.com": "secretservice"}
     assert lookup_credentials([first, second], "example.com/app") == Credentials("u", "p")
     assert lookup_credentials([first], "example.com/app") is None
-    assert helpers_for([first, second], "example.com/app") == (("/1.json", "secretservice"),)
-    assert helpers_for([first, second], "other.example/app") == ()
 
 
 def test_legacy_dockercfg_format() -> None:

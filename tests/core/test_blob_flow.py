@@ -26,6 +26,7 @@ from sansio_registry.errors import (
     RegistryClientError,
     RegistryResponseError,
     RemoteProtocolError,
+    ServerError,
     TransportError,
 )
 from sansio_registry.flows.blob import BlobDownload, ExternalBlobUnavailable, open_blob
@@ -117,7 +118,6 @@ def run(
 ) -> BlobDownload:
     flow = open_blob(source, DIGEST, state=state, size=size, urls=urls, resume=resume)
     result = run_sync(flow, script)
-    script.done()
     return result
 
 
@@ -154,6 +154,13 @@ def test_size_comes_from_content_length_when_the_descriptor_gives_none() -> None
     assert download.size == 2000
     verifier = download.verifier()
     assert verifier.expected_size == 2000 and verifier.expected == DIGEST
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "1\u0661", "12x", "-1", "+2", ""])
+def test_a_content_length_that_is_not_ascii_digits_is_a_protocol_error(value: str) -> None:
+    script = Transcript([Expect("GET", blob_url(), reply(200, BLOB, ("Content-Length", value)))])
+    with pytest.raises(RemoteProtocolError, match="invalid Content-Length"):
+        run(script, image_source(), pinged(RegistryState(), H), size=None)
 
 
 def test_bearer_token_is_fetched_with_the_repository_scope_and_sent_on_the_blob_get() -> None:
@@ -391,7 +398,6 @@ def _open_via_mirror(state: RegistryState) -> ImageSource:
     source = run_sync(
         open_image(ImageRef.parse(f"{H}/ns/app:v1"), config=config, state=state), script
     )
-    script.done()
     return source
 
 
@@ -435,7 +441,7 @@ def test_mirror_blob_unknown_falls_back_to_the_primary_with_its_own_credentials(
     assert (resumed.place, resumed.start) == (1, 5)
 
 
-def test_every_source_failing_raises_the_first_sources_error_with_notes() -> None:
+def test_every_source_failing_raises_the_first_sources_error_with_the_others_as_data() -> None:
     source = image_source(endpoint(M, "cache/app"), endpoint(H), endpoint("third.test"))
     state = pinged(pinged(RegistryState(), M), H)
     script = Transcript(
@@ -450,10 +456,14 @@ def test_every_source_failing_raises_the_first_sources_error_with_notes() -> Non
     assert info.value.status == 404
     assert str(DIGEST) in str(info.value) and M in str(info.value)
     assert "invalid status code from registry 404 (Not Found)" in str(info.value)
-    notes = info.value.__notes__
+    others = info.value.also_failed
+    assert [str(f.reference) for f in others] == [f"{H}/ns/app:v1", "third.test/ns/app:v1"]
+    assert isinstance(others[0].error, ServerError) and others[0].error.status == 503
+    assert isinstance(others[1].error, TransportError) and "refused" in str(others[1].error)
+    notes = info.value.__notes__  # the same, for tracebacks
     assert len(notes) == 2
-    assert notes[0].startswith(f"{H}/ns/app also failed:") and "503" in notes[0]
-    assert notes[1].startswith("third.test/ns/app also failed:") and "refused" in notes[1]
+    assert notes[0].startswith(f"{H}/ns/app:v1 also failed:") and "503" in notes[0]
+    assert notes[1].startswith("third.test/ns/app:v1 also failed:") and "refused" in notes[1]
 
 
 def test_a_transport_error_on_the_source_moves_on_to_the_fallback() -> None:
@@ -532,7 +542,14 @@ def test_resume_206_without_a_known_size_takes_the_total_from_content_range() ->
 
 @pytest.mark.parametrize(
     "content_range",
-    ["bytes 0-1999/2000", "bytes 999-1999/2000", "bytes 1001-1999/2000", "", "garbage"],
+    [
+        "bytes 0-1999/2000",
+        "bytes 999-1999/2000",
+        "bytes 1001-1999/2000",
+        "",
+        "garbage",
+        "bytes \u00b9\u2070\u2070\u2070-1999/2000",  # superscript digits: not a number here
+    ],
 )
 def test_resume_206_with_a_wrong_content_range_moves_on_then_fails(content_range: str) -> None:
     bad = reply(206, BLOB[1000:], *([("Content-Range", content_range)] if content_range else []))

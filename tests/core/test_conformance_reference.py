@@ -29,7 +29,7 @@ from sansio_registry.flow import Done, Flow, FlowState, Open, Reply
 from sansio_registry.http import Headers, Request, Response, ResponseHead
 from sansio_registry.session import RegistryState
 from sansio_registry.testing import run_sync
-from sansio_registry.testing.conformance import (
+from sansio_registry_driverkit.conformance import (
     Case,
     ConformanceFailure,
     RunFlow,
@@ -61,7 +61,7 @@ def sync_example() -> Iterator[RunFlow]:
             if abort_after is not None:
                 flow = stop_after(flow, abort_after, _interrupt)
             try:
-                value, body = run_streamed(flow, state, conns)
+                value, body = run_streamed(flow, conns)
             except _Interrupt:
                 return None, None
             if body is None:
@@ -147,8 +147,8 @@ class _Last:
     def state(self) -> FlowState:
         return self.flow.state
 
-    def begin(self) -> Any:
-        return self.flow.begin()
+    def begin(self, *, at: float | None = None) -> Any:
+        return self.flow.begin(at=at)
 
     def reply(self, reply: Reply) -> Any:
         is_open = isinstance(self.flow.pending, Open)
@@ -227,7 +227,6 @@ def http_client_transport(
                 method=request.method,
                 url=urljoin(request.url, location),
                 headers=request.headers,
-                purpose=request.purpose,
                 max_body=request.max_body,
             )
             response = once(request)
@@ -249,17 +248,12 @@ def http_client_driver(faults: Faults = Faults()) -> RunFlow:
         if abort_after is not None:
             driven = stop_after(driven, abort_after, _interrupt)
 
-        def timed(request: Request) -> Response:
-            state.now = max(state.now, time.monotonic())
-            return transport(request)
-
         try:
-            value = run_sync(driven, timed, sleep=sleep)
+            value = run_sync(driven, transport, sleep=sleep, clock=time.monotonic)
         except _Interrupt:
             if not faults.never_abort:
                 flow.abort()
             return None, None
-        state.now = max(state.now, time.monotonic())
         return value, last.last_open.body if last.last_open is not None else None
 
     return run_flow
@@ -339,7 +333,7 @@ def test_broken_driver_is_caught(
 
 
 def test_a_hanging_driver_is_reported_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sansio_registry.testing.conformance as conformance
+    import sansio_registry_driverkit.conformance.runner as conformance
 
     monkeypatch.setattr(conformance, "DEADLINE", 0.3)
     release = time.monotonic() + 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ from sansio_registry.flows.delete import (
     plan_deletion,
 )
 from sansio_registry.http import Request, Response
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
 from sansio_registry.testing import run_sync
@@ -123,26 +124,16 @@ def delete(
     ref: ImageRef = REF,
     cfg: ClientConfig | None = None,
 ) -> Deletion:
-    flow = delete_image(
-        ref,
-        config=cfg or config(),
-        state=RegistryState(),
-        registries_d=registries_d,
-        default_dir=NO_DEFAULT,
-    )
+    settings = replace(cfg or config(), registries_d=registries_d, lookaside_default=NO_DEFAULT)
+    flow = delete_image(ref, config=settings, state=RegistryState())
     return run_sync(flow, transport)
 
 
 def plan(
     transport: Callable[[Request], Response], registries_d: RegistriesD, *, ref: ImageRef = REF
 ) -> DeletionPlan:
-    flow = plan_deletion(
-        ref,
-        config=config(),
-        state=RegistryState(),
-        registries_d=registries_d,
-        default_dir=NO_DEFAULT,
-    )
+    settings = replace(config(), registries_d=registries_d, lookaside_default=NO_DEFAULT)
+    flow = plan_deletion(ref, config=settings, state=RegistryState())
     return run_sync(flow, transport)
 
 
@@ -175,7 +166,6 @@ def test_bearer_delete_wire_sequence(tmp_path: Path) -> None:
     )
     creds = Credentials(username="alice", password="secret")
     done = delete(script, staging(tmp_path), cfg=config(credentials=creds))
-    script.done()
     assert script.seen[2].headers.get("Authorization") == "Bearer TOKEN-D"
     assert done == Deletion(reference=REF, digest=DIGEST, signatures_removed=())
 
@@ -184,7 +174,6 @@ def test_delete_by_digest_reference(tmp_path: Path) -> None:
     ref = ImageRef.parse(f"{H}/ns/app@{DIGEST}")
     script = Transcript([ping(), manifest_get(DELETE_URL), delete_req(reply(202))])
     assert delete(script, staging(tmp_path), ref=ref).digest == DIGEST
-    script.done()
 
 
 def test_get_by_digest_is_verified(tmp_path: Path) -> None:
@@ -194,7 +183,6 @@ def test_get_by_digest_is_verified(tmp_path: Path) -> None:
     script = Transcript([ping(), manifest_get(DELETE_URL, raw=OTHER)])
     with pytest.raises(DigestMismatch):
         delete(script, staging(tmp_path), ref=ref)
-    script.done()
 
 
 def test_docker_content_digest_header_is_checked(tmp_path: Path) -> None:
@@ -211,7 +199,6 @@ def test_docker_content_digest_header_is_checked(tmp_path: Path) -> None:
 def test_202_is_success(tmp_path: Path) -> None:
     script = Transcript([ping(), manifest_get(), delete_req(reply(202))])
     assert delete(script, staging(tmp_path)).digest == DIGEST
-    script.done()
 
 
 def test_405_unsupported(tmp_path: Path) -> None:
@@ -237,7 +224,6 @@ def test_404_on_get_makes_no_delete(tmp_path: Path) -> None:
     script = Transcript([ping(), manifest_get(answer=reply(404, body, JSON))])
     with pytest.raises(ManifestUnknown):
         delete(script, staging(tmp_path))
-    script.done()  # and nothing after it
 
 
 @pytest.mark.parametrize("status", [200, 204])
@@ -287,7 +273,6 @@ def test_http_lookaside_with_signature_refuses_before_delete() -> None:
     )
     with pytest.raises(SignatureStorageReadOnly) as info:
         delete(script, http_only())
-    script.done()
     assert info.value.locations == (http_sig(1),)
     assert http_sig(1) in str(info.value)
     assert not any(r.method == "DELETE" for r in script.seen)
@@ -299,7 +284,6 @@ def test_http_lookaside_without_signatures_deletes() -> None:
         [ping(), manifest_get(), Expect("GET", http_sig(1), reply(404)), delete_req(reply(202))]
     )
     assert delete(script, http_only()).signatures_removed == ()
-    script.done()
 
 
 def test_staging_preferred_over_lookaside_for_writing(tmp_path: Path) -> None:
@@ -308,7 +292,6 @@ def test_staging_preferred_over_lookaside_for_writing(tmp_path: Path) -> None:
     write_sigs(tmp_path, 1)
     script = Transcript([ping(), manifest_get(), delete_req(reply(202))])
     done = delete(script, staging(tmp_path))
-    script.done()
     assert len(done.signatures_removed) == 1
 
 
@@ -324,7 +307,6 @@ def test_file_signatures_removed_after_the_delete(tmp_path: Path) -> None:
         return base(request)
 
     done = delete(transport, staging(tmp_path))
-    base.done()
     assert at_delete == [["signature-1", "signature-2", "signature-3", "signature-5"]]
     assert sorted(p.name for p in folder.iterdir()) == ["signature-5"]
     prefix = f"{file_url(str(tmp_path))}/ns/app@sha256={DIGEST.hex}/signature-"
@@ -368,7 +350,6 @@ def test_dry_run_lists_tags_and_signatures_without_deleting(tmp_path: Path) -> N
         ]
     )
     result = plan(script, staging(tmp_path))
-    script.done()
     assert not any(r.method == "DELETE" for r in script.seen)
     assert result.digest == DIGEST
     assert result.tags == ("latest", "v1")
@@ -393,7 +374,6 @@ def test_dry_run_follows_tag_pages_and_skips_vanished_tags(tmp_path: Path) -> No
         ]
     )
     assert plan(script, staging(tmp_path)).tags == ("a", "c")
-    script.done()
 
 
 def test_dry_run_reports_read_only_signatures() -> None:
@@ -407,7 +387,6 @@ def test_dry_run_reports_read_only_signatures() -> None:
         ]
     )
     result = plan(script, http_only())
-    script.done()
     assert result.signatures == (http_sig(1),)
     assert not result.writable
     assert result.tags == ()

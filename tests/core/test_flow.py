@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from sansio_registry.errors import LocalProtocolError, TransportError
+from sansio_registry.errors import LocalProtocolError, RegistryClientError, TransportError
 from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep, Steps, fetch, sleep
-from sansio_registry.http import Purpose, Request, Response, ResponseHead
+from sansio_registry.http import Request, Response, ResponseHead
 from sansio_registry.testing import run_sync
 
-REQ = Request(method="GET", url="https://r.test/v2/", purpose=Purpose.PING)
+REQ = Request(method="GET", url="https://r.test/v2/")
 
 
 def two_fetches() -> Steps[int]:
@@ -164,16 +164,43 @@ def test_run_sync_drives_and_sleeps() -> None:
 
 
 def test_run_sync_enforces_max_body() -> None:
-    limited = Request(method="GET", url="https://r.test/x", purpose=Purpose.BLOB, max_body=3)
+    limited = Request(method="GET", url="https://r.test/x", max_body=3)
 
     def one() -> Steps[str]:
         try:
             yield from fetch(limited)
         except LocalProtocolError:
             return "local"
-        except Exception as exc:  # BodyTooLarge is what must arrive
+        except RegistryClientError as exc:  # BodyTooLarge is what must arrive
             return type(exc).__name__
         return "fit"
 
     assert run_sync(Flow(one()), lambda r: Response(status=200, body=b"1234")) == "BodyTooLarge"
     assert run_sync(Flow(one()), lambda r: Response(status=200, body=b"123")) == "fit"
+
+
+def test_time_reaches_on_time_from_begin_replies_and_sleeps_never_backwards() -> None:
+    seen: list[float] = []
+    flow = Flow(two_fetches(), on_time=seen.append)
+    flow.begin(at=100.0)
+    flow.reply(Response(status=200, received_at=102.0))  # then the Sleep of 1.5 s
+    flow.reply(None)
+    step = flow.reply(Response(status=200, received_at=50.0))  # an older stamp: ignored
+    assert isinstance(step, Done)
+    assert seen == [100.0, 102.0, 103.5, 103.5]
+
+
+def test_time_is_not_invented_when_the_driver_gives_none() -> None:
+    seen: list[float] = []
+    flow = Flow(two_fetches(), on_time=seen.append)
+    flow.begin()
+    flow.reply(Response(status=200, received_at=7.0))
+    assert seen == [7.0]
+
+
+def test_run_sync_begins_at_its_clock() -> None:
+    seen: list[float] = []
+    run_sync(
+        Flow(two_fetches(), on_time=seen.append), lambda r: Response(status=200), clock=lambda: 5.0
+    )
+    assert seen[0] == 5.0

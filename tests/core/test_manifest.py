@@ -13,6 +13,15 @@ from hypothesis import strategies as st
 
 from sansio_registry.errors import LocalProtocolError, RemoteProtocolError
 from sansio_registry.manifest import (
+    Descriptor,
+    ImageIndex,
+    ImageManifest,
+    Platform,
+    Schema1Manifest,
+    parse_image_config,
+    parse_manifest,
+)
+from sansio_registry.media_types import (
     DOCKER_CONFIG,
     DOCKER_LIST,
     DOCKER_SCHEMA1,
@@ -22,23 +31,15 @@ from sansio_registry.manifest import (
     OCI_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,
-    Descriptor,
-    ImageIndex,
-    ImageManifest,
-    NoMatchingPlatform,
-    Platform,
-    Schema1Manifest,
-    WantedPlatform,
-    choose_instance,
-    cpu_variant,
-    go_arch,
     guess_media_type,
     is_index_type,
     normalize_media_type,
-    parse_image_config,
-    parse_manifest,
-    parse_media_type,
     simplify_content_type,
+)
+from sansio_registry.platform import (
+    NoMatchingPlatform,
+    WantedPlatform,
+    choose_instance,
     wanted_platforms,
 )
 
@@ -62,55 +63,35 @@ def test_accept_order() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        # §19.10
         (
             "application/vnd.oci.image.manifest.v1+json; charset=utf-8",
             "application/vnd.oci.image.manifest.v1+json",
         ),
         ("Application/JSON", "application/json"),
         (" application/json ", "application/json"),
-        ("text/plain;;", ""),
-        ("garbage/", ""),
-        ("", ""),
-        # Go's mime.ParseMediaType beyond the vectors
-        (None, ""),
-        ("text/plain;", "text/plain"),
-        ("text/plain; ", "text/plain"),
-        ("json", "json"),
-        ("a/b/c", ""),
-        ("/json", ""),
-        ("a b/c", ""),
-        ("text/plain; charset", ""),
-        ("text/plain; charset=", ""),
-        ('text/plain; charset=""', "text/plain"),  # empty quoted value is allowed
-        ("text/plain; a=1; A=2", ""),
-        ("text/plain; a=1; A=1", "text/plain"),
+        ("\tapplication/json;", "application/json"),
+        ("text/plain;;", "text/plain"),  # parameters are not read, so not validated
         ('text/plain; a="x;y"', "text/plain"),
-        ("text/plain; a=1 b", ""),
-        ("\u00a0text/plain", "text/plain"),
-        ("\u0130mage/png", "image/png"),
+        ("garbage/", ""),
+        ("/json", ""),
+        ("json", ""),
+        ("a/b/c", ""),
+        ("a b/c", ""),
         ("text/pl\u00e4in", ""),
+        ("\u00a0text/plain", ""),  # only HTTP whitespace (space, tab) is trimmed
+        ("", ""),
+        (None, ""),
     ],
 )
 def test_simplify_content_type(value: str | None, expected: str) -> None:
     assert simplify_content_type(value) == expected
 
 
-def test_parse_media_type_params() -> None:
-    assert parse_media_type('multipart/byteranges; Boundary="a b"') == (
-        "multipart/byteranges",
-        {"boundary": "a b"},
-    )
-    assert parse_media_type("a/b; t*=utf-8''%41%20b") == ("a/b", {"t": "A b"})
-    assert parse_media_type("a/b; t*0=x; t*1*=%41") == ("a/b", {"t": "xA"})
-    assert parse_media_type("a/b;;") is None
-
-
 @given(st.text(max_size=40))
 def test_simplify_any_text(value: str) -> None:
     out = simplify_content_type(value)
     assert out == "" or simplify_content_type(out) == out
-    assert out == out.strip().lower() or "\u0130" in value
+    assert out == out.lower() and ";" not in out and " " not in out
 
 
 # ------------------------------------------------------------------------------------------
@@ -591,42 +572,3 @@ def test_choose_instance_misuse() -> None:
 def test_variant_is_go_quoted() -> None:
     with pytest.raises(NoMatchingPlatform, match=r'variant "a\\"b\\n"'):
         choose_instance(DOCKER_ENTRIES, DOCKER_LIST, [("linux", "x", 'a"b\n')])
-
-
-@pytest.mark.parametrize(
-    ("machine", "arch"),
-    [
-        ("x86_64", "amd64"),
-        ("AMD64", "amd64"),
-        ("aarch64", "arm64"),
-        ("arm64", "arm64"),
-        ("armv7l", "arm"),
-        ("armv6l", "arm"),
-        ("armv8l", "arm"),
-        ("i686", "386"),
-        ("ppc64le", "ppc64le"),
-        ("s390x", "s390x"),
-        ("riscv64", "riscv64"),
-        ("mips64el", "mips64le"),
-        ("loongarch64", "loong64"),
-        ("sparc64", "sparc64"),
-    ],
-)
-def test_go_arch(machine: str, arch: str) -> None:
-    assert go_arch(machine) == arch
-
-
-@pytest.mark.parametrize(
-    ("arch", "cpuinfo", "variant"),
-    [
-        ("arm64", "processor\t: 0\nCPU architecture: 8\n", "v8"),
-        ("arm", "CPU architecture: 7\n", "v7"),
-        ("arm", "cpu ARCHITECTURE : 6TEJ\n", "v6"),
-        ("arm", "CPU architecture: 5te\n", "v5"),
-        ("arm", "CPU architecture: weird\n", ""),
-        ("arm", "model name: x\n", ""),
-        ("amd64", "CPU architecture: 8\n", ""),
-    ],
-)
-def test_cpu_variant(arch: str, cpuinfo: str, variant: str) -> None:
-    assert cpu_variant("linux", arch, cpuinfo) == variant

@@ -10,6 +10,7 @@ from sansio_registry.auth import Credentials
 from sansio_registry.errors import (
     DigestMismatch,
     ManifestUnknown,
+    NotFound,
     RemoteProtocolError,
     TooManyRequests,
     TransportError,
@@ -18,8 +19,8 @@ from sansio_registry.errors import (
 from sansio_registry.flow import Flow, Sleep, fetch
 from sansio_registry.flows.exchange import follow_redirects
 from sansio_registry.flows.manifest import get_manifest, open_image
-from sansio_registry.http import Purpose, Request
-from sansio_registry.manifest import MANIFEST_ACCEPT
+from sansio_registry.http import Request
+from sansio_registry.media_types import MANIFEST_ACCEPT
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import ClientConfig, RegistryState
 from sansio_registry.testing import run_sync
@@ -78,7 +79,6 @@ def test_anonymous_open_registry_sends_no_authorization() -> None:
     )
     ref = ImageRef.parse(f"{H}/ns/app:v1")
     manifest = run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
-    script.done()
     assert manifest.raw == MANIFEST
     assert manifest.media_type == OCI
     assert str(manifest.digest) == DIGEST
@@ -109,7 +109,6 @@ def test_bearer_happy_path_matches_spec_trace_and_caches_token() -> None:
     for _ in range(2):
         m = run_sync(get_manifest(ref, config=config(credentials=creds), state=state), script)
         assert m.raw == MANIFEST
-    script.done()
     assert script.seen[2].headers.get("Authorization") == "Bearer TOKEN-1"
     assert script.seen[3].headers.get("Authorization") == "Bearer TOKEN-1"
 
@@ -169,7 +168,6 @@ def test_insufficient_scope_retry_with_identity_token() -> None:
     creds = Credentials(username="<token>", identity_token="REFRESH-TOKEN")
     ref = ImageRef.parse(f"{H}/ns/app:v1")
     run_sync(get_manifest(ref, config=config(credentials=creds), state=RegistryState()), script)
-    script.done()
 
 
 def test_challenge_selection_prefers_first_supported_and_basic_goes_direct() -> None:
@@ -188,7 +186,6 @@ def test_challenge_selection_prefers_first_supported_and_basic_goes_direct() -> 
     creds = Credentials(username="bob", password="pw")
     ref = ImageRef.parse(f"{H}/ns/app:v1")
     run_sync(get_manifest(ref, config=config(credentials=creds), state=RegistryState()), script)
-    script.done()
 
 
 def test_only_unsupported_challenge_sends_nothing() -> None:
@@ -206,7 +203,6 @@ def test_only_unsupported_challenge_sends_nothing() -> None:
     ref = ImageRef.parse(f"{H}/ns/app:v1")
     creds = Credentials(username="bob", password="pw")
     run_sync(get_manifest(ref, config=config(credentials=creds), state=RegistryState()), script)
-    script.done()
 
 
 def test_manifest_by_digest_must_hash_to_it() -> None:
@@ -272,7 +268,6 @@ def test_secure_endpoint_never_falls_back_to_http() -> None:
     ref = ImageRef.parse(f"{H}/ns/app:v1")
     with pytest.raises(TransportError, match=f"pinging container registry {H}"):
         run_sync(open_image(ref, config=config(), state=RegistryState()), script)
-    script.done()
 
 
 def test_insecure_endpoint_falls_back_to_http_only_after_transport_failure() -> None:
@@ -289,14 +284,13 @@ def test_insecure_endpoint_falls_back_to_http_only_after_transport_failure() -> 
     )
     ref = ImageRef.parse(f"{H}/ns/app:v1")
     run_sync(open_image(ref, config=config(tls_verify=False), state=RegistryState()), script)
-    script.done()
     assert all(not r.tls_verify for r in script.seen)
 
 
 def test_ping_wrong_status_is_reported_with_go_text() -> None:
     script = Transcript([Expect("GET", f"https://{H}/v2/", reply(404))])
     ref = ImageRef.parse(f"{H}/ns/app:v1")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(NotFound) as info:
         run_sync(open_image(ref, config=config(tls_verify=False), state=RegistryState()), script)
     assert str(info.value) == (
         f"pinging container registry {H}: invalid status code from registry 404 (Not Found)"
@@ -307,7 +301,6 @@ def _redirect_flow(url: str) -> Flow[object]:
     request = Request(
         method="GET",
         url=url,
-        purpose=Purpose.BLOB,
         headers=reply(200, b"", ("Authorization", "Bearer T"), ("Accept", "x")).headers,
     )
     return Flow(follow_redirects(request, fetch))
@@ -335,7 +328,6 @@ def test_redirect_to_other_origin_drops_authorization_same_origin_keeps_it() -> 
         ]
     )
     response = run_sync(_redirect_flow("https://reg.test/v2/a/blobs/x"), script)
-    script.done()
     assert response.body == b"blob"  # type: ignore[attr-defined]
 
 
@@ -348,7 +340,6 @@ def test_redirect_to_other_port_or_scheme_drops_authorization() -> None:
             ]
         )
         run_sync(_redirect_flow("https://reg.test/a"), script)
-        script.done()
 
 
 def test_redirect_loop_stops_after_ten() -> None:
@@ -366,7 +357,6 @@ def test_429_retries_five_times_then_gives_up() -> None:
     ref = ImageRef.parse(f"{H}/ns/app:v1")
     with pytest.raises(TooManyRequests):
         run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
-    script.done()
 
 
 def test_429_backoff_sleeps_follow_retry_after_and_doubling() -> None:
@@ -404,7 +394,6 @@ def test_unauthorized_without_retry_for_basic() -> None:
             get_manifest(ImageRef.parse(f"{H}/ns/app:v1"), config=config(), state=RegistryState()),
             script,
         )
-    script.done()
 
 
 def test_invalid_token_refetches_once_beyond_go() -> None:
@@ -436,7 +425,70 @@ def test_invalid_token_refetches_once_beyond_go() -> None:
     )
     ref = ImageRef.parse(f"{H}/ns/app:v1")
     run_sync(get_manifest(ref, config=config(), state=RegistryState()), script)
+
+
+def _bearer_script(steps: list[tuple[str, str | None, str]]) -> Transcript:
+    """Per step (repository, token the realm hands out or None, token the request carries)."""
+    challenge = f'Bearer realm="https://{T}/token",service="s"'
+    expected = [
+        Expect("GET", f"https://{H}/v2/", reply(401, b"", ("WWW-Authenticate", challenge)))
+    ]
+    for repository, issued, sent in steps:
+        if issued is not None:
+            scope = f"repository%3A{repository.replace('/', '%2F')}%3Apull"
+            token_url = f"https://{T}/token?scope={scope}&service=s"
+            expected.append(
+                Expect("GET", token_url, reply(200, f'{{"token":"{issued}"}}'.encode()))
+            )
+        answer = reply(200, MANIFEST, ("Content-Type", OCI))
+        if sent.startswith("STALE:"):
+            sent = sent.removeprefix("STALE:")
+            answer = reply(
+                401,
+                error_body("UNAUTHORIZED", "token expired"),
+                ("WWW-Authenticate", challenge + ',error="invalid_token"'),
+            )
+        expected.append(
+            Expect(
+                "GET",
+                f"https://{H}/v2/{repository}/manifests/v1",
+                answer,
+                present={"Authorization": f"Bearer {sent}"},
+            )
+        )
+    return Transcript(expected)
+
+
+def test_invalid_token_evicts_only_the_rejected_token() -> None:
+    script = _bearer_script(
+        [
+            ("ns/app", "APP-1", "APP-1"),
+            ("ns/other", "OTHER-1", "OTHER-1"),
+            ("ns/app", None, "STALE:APP-1"),  # rejected: that token goes ...
+            ("ns/app", "APP-2", "APP-2"),
+            ("ns/other", None, "OTHER-1"),  # ... and the other scope's token stays
+        ]
+    )
+    state = RegistryState()
+    for repository in ("ns/app", "ns/other", "ns/app", "ns/other"):
+        ref = ImageRef.parse(f"{H}/{repository}:v1")
+        run_sync(get_manifest(ref, config=config(), state=state), script)
     script.done()
+
+
+def test_a_cached_token_is_judged_by_the_time_a_later_flow_begins() -> None:
+    """Tokens live max(expires_in, 60) s from their arrival (here at 0): a flow begun at 30
+    reuses the token, one begun at 61 fetches a new one before its first request."""
+    script = _bearer_script(
+        [("ns/app", "T-1", "T-1"), ("ns/app", None, "T-1"), ("ns/app", "T-2", "T-2")]
+    )
+    state = RegistryState()
+    ref = ImageRef.parse(f"{H}/ns/app:v1")
+    for begun_at in (0.0, 30.0, 61.0):
+        flow = get_manifest(ref, config=config(), state=state)
+        run_sync(flow, script, clock=lambda at=begun_at: at)
+    script.done()
+    assert state.now == 61.0
 
 
 def test_mirror_failures_spec_19_7_primary_error_with_one_note_per_mirror() -> None:
@@ -491,7 +543,6 @@ location = "dead.test"
             ),
             script,
         )
-    script.done()
     assert str(info.value) == "reading manifest v1 in p.test/primns/app: denied"
     assert info.value.__notes__ == [
         "mirror m1.test/m1ns/app:v1 also failed: reading manifest v1 in m1.test/m1ns/app: "
@@ -501,3 +552,10 @@ location = "dead.test"
         "mirror dead.test/app:v1 also failed: pinging container registry dead.test: "
         "connection refused",
     ]
+    failed = info.value.also_failed  # the same as data: which source, what error
+    assert [(str(f.reference), f.is_mirror) for f in failed] == [
+        ("m1.test/m1ns/app:v1", True),
+        ("m2.test/app:v1", True),
+        ("dead.test/app:v1", True),
+    ]
+    assert [type(f.error) for f in failed] == [ManifestUnknown, NotFound, TransportError]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import types
+import typing
 
 import sansio_registry
 import trio_backend
+from sansio_registry.flow import Flow
 
 
 def _public(module: types.ModuleType) -> set[str]:
@@ -30,3 +35,61 @@ def test_every_error_is_a_registry_client_error() -> None:
         value = getattr(sansio_registry, name)
         if isinstance(value, type) and issubclass(value, BaseException):
             assert issubclass(value, sansio_registry.RegistryClientError), name
+
+
+def _core_modules() -> list[types.ModuleType]:
+    """Every module of the core (``testing`` is a separate toolkit for backends)."""
+    names = [
+        info.name
+        for info in pkgutil.walk_packages(sansio_registry.__path__, "sansio_registry.")
+        if not info.name.startswith("sansio_registry.testing")
+    ]
+    return [importlib.import_module(name) for name in names]
+
+
+def _public_names(module: types.ModuleType) -> list[str]:
+    declared = getattr(module, "__all__", None)
+    if declared is not None:
+        return list(declared)
+    return [name for name in vars(module) if not name.startswith("_")]
+
+
+def test_every_public_error_of_every_core_module_is_exported() -> None:
+    found = set()
+    for module in _core_modules():
+        for name in _public_names(module):
+            value = getattr(module, name)
+            if (
+                isinstance(value, type)
+                and issubclass(value, sansio_registry.RegistryClientError)
+                and value.__module__ == module.__name__
+            ):
+                found.add(name)
+                assert getattr(sansio_registry, name, None) is value, f"{module.__name__}.{name}"
+    # the walk does find errors outside errors.py (a broken walk would pass vacuously)
+    assert {"ExternalBlobUnavailable", "NoMatchingPlatform", "ManifestDigestError"} <= found
+
+
+def test_every_public_flow_function_is_exported() -> None:
+    found = set()
+    for module in _core_modules():
+        for name in _public_names(module):
+            value = getattr(module, name)
+            if not inspect.isfunction(value) or value.__module__ != module.__name__:
+                continue
+            returns = typing.get_type_hints(value).get("return")
+            if typing.get_origin(returns) is Flow:
+                found.add(name)
+                assert getattr(sansio_registry, name, None) is value, f"{module.__name__}.{name}"
+    assert {"open_blob", "list_signatures", "list_tags", "delete_image"} <= found
+
+
+def test_the_session_offers_every_exported_operation() -> None:
+    operations = {
+        name
+        for name in sansio_registry.__all__
+        if inspect.isfunction(getattr(sansio_registry, name))
+        and typing.get_origin(typing.get_type_hints(getattr(sansio_registry, name))["return"])
+        is Flow
+    }
+    assert operations <= set(dir(sansio_registry.RegistrySession))

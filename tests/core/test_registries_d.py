@@ -397,6 +397,7 @@ def test_lookaside_url_other_algorithms() -> None:
     ("base", "reason"),
     [
         ("https://h:abc/", 'parse "https://h:abc/": invalid port ":abc" after host'),
+        ("https://h:\u00b2/", 'parse "https://h:\u00b2/": invalid port ":\u00b2" after host'),
         ("https://h/%zz", 'parse "https://h/%zz": invalid URL escape "%zz"'),
         ("https://h/a%2", 'parse "https://h/a%2": invalid URL escape "%2"'),
         (":nope", 'parse ":nope": missing protocol scheme'),

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sansio_registry.http import parse_http_date
 from sansio_registry.retry import (
     FIRST_429_DELAY,
     MAX_429_ATTEMPTS,
     MAX_429_DELAY,
-    parse_http_date,
     parse_link_next,
     retry_after_delay,
 )
@@ -91,16 +91,6 @@ def test_the_whole_backoff_schedule() -> None:
         delay *= 2
     assert waits == [2.0, 4.0, 8.0, 16.0]
     assert retry_after_delay("120", fallback=2.0, now_http_date=NOW, cap=MAX_429_DELAY) == 60
-
-
-def test_parse_http_date() -> None:
-    expected = datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)
-    assert parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") == expected
-    assert parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT") == expected
-    assert parse_http_date("Sun Nov  6 08:49:37 1994") == expected
-    assert parse_http_date("Sunday, 06-Nov-68 08:49:37 GMT") == expected.replace(year=2068)
-    assert parse_http_date("06 Nov 1994") is None
-    assert parse_http_date("") is None
 
 
 @given(st.text(max_size=60), st.floats(0, 120))

@@ -138,22 +138,29 @@ def test_sigstore_json_decoded() -> None:
         (b'"x"', "JSON object expected"),
         (
             b'{"mimeType":1,"payload":"","annotations":{}}',
-            "json: cannot unmarshal value into Go value of type string",
+            "mimeType is not a string",
         ),
         (
             b'{"mimeType":"m","payload":"","annotations":{"a":1}}',
-            "json: cannot unmarshal value into Go value of type map[string]string",
+            "annotations is not an object of strings",
         ),
         (
             b'{"mimeType":"m","payload":"","annotations":[]}',
-            "json: cannot unmarshal value into Go value of type map[string]string",
+            "annotations is not an object of strings",
         ),
+        (b'{"mimeType":"m","payload":1,"annotations":{}}', "payload is not a string"),
     ],
 )
 def test_sigstore_json_errors(doc: bytes, err: str) -> None:
     with pytest.raises(RemoteProtocolError) as info:
         parse_signature_blob(b"\x00sigstore-json\n" + doc, location="L")
     assert str(info.value) == f"parsing signature L: {err}"
+
+
+@pytest.mark.parametrize("doc", [b'{"mimeType":"m"', b"", b"NaN", b'{"a":1} x'])
+def test_sigstore_json_that_is_not_json(doc: bytes) -> None:
+    with pytest.raises(RemoteProtocolError, match=r"^parsing signature L: not JSON"):
+        parse_signature_blob(b"\x00sigstore-json\n" + doc, location="L")
 
 
 @pytest.mark.parametrize("payload", ["aGVsbG8", "a=b=", "!!!!", "aGVs bG8="])

@@ -25,7 +25,7 @@ from sansio_registry.errors import (
     TransportError,
     Unauthorized,
 )
-from sansio_registry.manifest import WantedPlatform
+from sansio_registry.platform import WantedPlatform
 from sansio_registry.session import ClientConfig
 from tests.lab.images import PushedImage, schema1_digest, schema1_payload, sha256_digest
 from tests.lab.labs import Lab
@@ -255,7 +255,7 @@ def test_resolve_image_picks_the_platform(
 def test_single_image_resolves_to_itself_and_has_config_and_tags(lab: Lab) -> None:
     config, tls = client_for(lab, platform=WantedPlatform(os="linux", architecture="arm64"))
 
-    async def go() -> list[tuple[str, bytes, list[str]]]:
+    async def go() -> list[tuple[str, bytes, tuple[str, ...]]]:
         out = []
         async with open_client(config, tls=tls) as client:
             for image in (lab.images.app, lab.images.oci):
@@ -269,7 +269,7 @@ def test_single_image_resolves_to_itself_and_has_config_and_tags(lab: Lab) -> No
     for image, (digest, cfg, tags) in zip((lab.images.app, lab.images.oci), run(go), strict=True):
         assert digest == image.digest
         assert image.config is not None and cfg == image.config.data
-        assert tags == ["v1"]
+        assert tags == ("v1",)
 
 
 # -- 3. tokens ----------------------------------------------------------------------------------

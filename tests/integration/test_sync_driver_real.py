@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 
 from examples.sync_driver import Body, Connections, run, run_streamed
+from sansio_registry import ClientConfig, ImageSource, RegistrySession
 from sansio_registry.auth import Credentials
 from sansio_registry.digest import Digest
 from sansio_registry.errors import SizeMismatch
-from sansio_registry.flows.blob import BlobDownload, get_config_blob, open_blob
-from sansio_registry.flows.manifest import ImageSource, open_image
+from sansio_registry.flows.blob import BlobDownload
 from sansio_registry.reference import ImageRef
-from sansio_registry.session import ClientConfig, RegistryState
 from tests.lab.labs import Lab
 
 
@@ -63,23 +62,20 @@ def test_manifest_and_verified_blobs(lab: Lab, conns: Connections) -> None:
     image = lab.images.app
     assert image.config is not None and image.layers
     layer = image.layers[0]
-    state = RegistryState()
+    session = RegistrySession(_config(lab))
     tokens_before = lab.issuer.count(account="alice") if lab.issuer else 0
 
-    flow = open_image(ImageRef.parse(lab.ref(image)), config=_config(lab), state=state)
-    source: ImageSource = run(flow, state, conns)
+    source: ImageSource = run(session.open_image(ImageRef.parse(lab.ref(image))), conns)
     assert source.manifest.raw == image.manifest
     assert str(source.manifest.digest) == image.digest
     assert source.manifest.media_type == image.media_type
 
     config_digest = Digest.parse(image.config.digest)
-    config = run(
-        get_config_blob(source, config_digest, size=image.config.size, state=state), state, conns
-    )
+    config = run(session.get_config_blob(source, config_digest, size=image.config.size), conns)
     assert config == image.config.data
 
-    blob = open_blob(source, Digest.parse(layer.digest), state=state, size=layer.size)
-    download, body = run_streamed(blob, state, conns)
+    blob = session.open_blob(source, Digest.parse(layer.digest), size=layer.size)
+    download, body = run_streamed(blob, conns)
     assert _read_verified(download, body) == layer.data
 
     if lab.issuer is not None:  # one token for the whole session, sent on every request
@@ -89,16 +85,14 @@ def test_manifest_and_verified_blobs(lab: Lab, conns: Connections) -> None:
 def test_a_wrong_size_fails_verification(lab: Lab, conns: Connections) -> None:
     image = lab.images.app
     layer = image.layers[0]
-    state = RegistryState()
-    source = run(
-        open_image(ImageRef.parse(lab.ref(image)), config=_config(lab), state=state), state, conns
-    )
-    blob = open_blob(source, Digest.parse(layer.digest), state=state, size=layer.size - 1)
-    download, body = run_streamed(blob, state, conns)
+    session = RegistrySession(_config(lab))
+    source = run(session.open_image(ImageRef.parse(lab.ref(image))), conns)
+    blob = session.open_blob(source, Digest.parse(layer.digest), size=layer.size - 1)
+    download, body = run_streamed(blob, conns)
     with pytest.raises(SizeMismatch):
         _read_verified(download, body)
     # the abandoned connection was closed, not pooled: the next exchange still works
-    again = run_streamed(open_blob(source, Digest.parse(layer.digest), state=state), state, conns)
+    again = run_streamed(session.open_blob(source, Digest.parse(layer.digest)), conns)
     assert _read_verified(*again) == layer.data
 
 
@@ -121,3 +115,16 @@ def test_readme_example_runs(plain_registry: Lab) -> None:
     assert isinstance(download, BlobDownload)
     expected = plain_registry.images.app.layers[0]
     assert (str(download.digest), download.size) == (expected.digest, expected.size)
+
+
+def test_readme_trio_example_runs(plain_registry: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's library example (trio client, load_config), pointed at the lab registry."""
+    code = _readme_block("from trio_backend import load_config, open_client").replace(
+        "127.0.0.1:5000", plain_registry.host
+    )
+    exec(compile(code, "README.md", "exec"), {})
+    image = plain_registry.images.app
+    assert image.config is not None
+    printed = capsys.readouterr().out.split(" ", 2)
+    assert printed[:2] == [image.digest, str(len(image.config.data))]
+    assert f"{image.layers[0].size}" in printed[2] and "'v1'" in printed[2]

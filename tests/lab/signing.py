@@ -31,10 +31,15 @@ class GpgKey(Service):
     """A throwaway GPG signing key (``algo`` as gpg's --quick-gen-key takes it)."""
 
     def __init__(
-        self, uid: str = "Lab Signer <lab@example.invalid>", *, algo: str = "ed25519"
+        self,
+        uid: str = "Lab Signer <lab@example.invalid>",
+        *,
+        algo: str = "ed25519",
+        usage: str = "sign",
     ) -> None:
         self.uid = uid
         self.algo = algo
+        self.usage = usage  # gpg's --quick-gen-key usage: "sign", or "default" to encrypt too
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.home = Path()
         self.fingerprint = ""
@@ -61,7 +66,7 @@ class GpgKey(Service):
         self._tmp = tempfile.TemporaryDirectory(prefix="lab-gnupg-")
         self.home = Path(self._tmp.name)
         self.home.chmod(0o700)
-        self._gpg("--passphrase", "", "--quick-gen-key", self.uid, self.algo, "sign", "never")
+        self._gpg("--passphrase", "", "--quick-gen-key", self.uid, self.algo, self.usage, "never")
         for line in self._gpg("--list-secret-keys", "--with-colons").decode().splitlines():
             if line.startswith("fpr:"):
                 self.fingerprint = line.split(":")[9]

@@ -14,9 +14,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from sansio_registry.errors import BodyTooLarge, LocalProtocolError, TransportError
-from sansio_registry.http import Headers, Request, Response, is_file_url
+from sansio_registry.http import Headers, Request, Response
 
-__all__ = ["file_exchange", "file_path", "is_file_url"]
+__all__ = ["file_exchange", "file_path"]
 
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
 
