@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from dataclasses import replace
 from typing import TypeVar
 
 import h11
 
-from sansio_registry import Done, Flow, FlowState, Open, RegistryState, Sleep
+from sansio_registry import Done, Flow, FlowState, Open, Sleep
 from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
 from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead, is_file_url
-from sansio_registry.testing.files import file_exchange
+from sansio_registry_driverkit.files import file_exchange
 
 __all__ = ["Body", "Connections", "run", "run_streamed"]
 
@@ -161,14 +162,11 @@ class Connections:
             await conn.writer.wait_closed()
 
 
-async def run_streamed(
-    flow: Flow[T], state: RegistryState, conns: Connections
-) -> tuple[T, Body | None]:
+async def run_streamed(flow: Flow[T], conns: Connections) -> tuple[T, Body | None]:
     """Run ``flow``; also return the body of its last ``Open`` if the flow ended right there."""
     kept: Body | None = None
     try:
-        state.now = max(state.now, time.monotonic())
-        step = flow.begin()
+        step = flow.begin(at=time.monotonic())
         while not isinstance(step, Done):
             if kept is not None:  # the flow moved on: that body is abandoned
                 kept.close()
@@ -178,7 +176,8 @@ async def run_streamed(
                 if isinstance(step, Sleep):
                     await asyncio.sleep(step.seconds)
                 elif is_file_url(step.request.url):
-                    reply = await asyncio.to_thread(file_exchange, step.request)
+                    answer = await asyncio.to_thread(file_exchange, step.request)
+                    reply = replace(answer, received_at=time.monotonic())
                 else:
                     head, body = await conns.exchange(step.request)
                     if isinstance(step, Open) and 200 <= head.status < 300:
@@ -189,7 +188,6 @@ async def run_streamed(
             except RegistryClientError as exc:  # TransportError, BodyTooLarge
                 step = flow.fail(exc)
                 continue
-            state.now = max(state.now, time.monotonic())
             step = flow.reply(reply)
         return step.value, kept
     finally:
@@ -198,11 +196,11 @@ async def run_streamed(
             kept.close()
 
 
-async def run(flow: Flow[T], state: RegistryState, conns: Connections | None = None) -> T:
+async def run(flow: Flow[T], conns: Connections | None = None) -> T:
     """Run ``flow`` to the end and return its value (or raise its error)."""
     pool = Connections() if conns is None else conns
     try:
-        value, body = await run_streamed(flow, state, pool)
+        value, body = await run_streamed(flow, pool)
         if body is not None:
             body.close()
         return value

@@ -20,8 +20,7 @@ import pytest
 from examples.asyncio_driver import Body, Connections, run_streamed
 from sansio_registry.flow import Flow, FlowState
 from sansio_registry.http import Request, ResponseHead
-from sansio_registry.session import RegistryState
-from sansio_registry.testing.conformance import (
+from sansio_registry_driverkit.conformance import (
     Case,
     ConformanceFailure,
     RunFlow,
@@ -45,7 +44,10 @@ async def _read_all(body: Body) -> bytes:
 
 @contextmanager
 def asyncio_example() -> Iterator[RunFlow]:
-    """An event loop with one ``Connections`` on a helper thread; yields the suite's run_flow."""
+    """An event loop with one ``Connections`` on a helper thread; yields the suite's run_flow.
+
+    The suite's ``state`` is the flows' own: the driver never sees it.
+    """
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -54,13 +56,11 @@ def asyncio_example() -> Iterator[RunFlow]:
     def on_loop(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
 
-    async def drive(flow: Flow[Any], state: RegistryState) -> tuple[Any, bytes | None]:
-        value, body = await run_streamed(flow, state, conns)
+    async def drive(flow: Flow[Any]) -> tuple[Any, bytes | None]:
+        value, body = await run_streamed(flow, conns)
         return value, None if body is None else await _read_all(body)
 
-    async def run(
-        flow: Flow[Any], state: RegistryState, abort_after: int | None
-    ) -> tuple[Any, bytes | None]:
+    async def run(flow: Flow[Any], abort_after: int | None) -> tuple[Any, bytes | None]:
         driving: asyncio.Task[tuple[Any, bytes | None]] | None = None
 
         def cancel() -> None:
@@ -68,7 +68,7 @@ def asyncio_example() -> Iterator[RunFlow]:
             driving.cancel()
 
         driven = flow if abort_after is None else stop_after(flow, abort_after, cancel)
-        driving = asyncio.create_task(drive(driven, state))
+        driving = asyncio.create_task(drive(driven))
         done, _ = await asyncio.wait([driving], timeout=10)
         if not done:
             driving.cancel()
@@ -80,7 +80,7 @@ def asyncio_example() -> Iterator[RunFlow]:
         return None, None
 
     try:
-        yield lambda flow, state, abort_after: on_loop(run(flow, state, abort_after))
+        yield lambda flow, _state, abort_after: on_loop(run(flow, abort_after))
     finally:
         on_loop(conns.aclose())
         loop.call_soon_threadsafe(loop.stop)

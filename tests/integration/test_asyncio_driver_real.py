@@ -20,15 +20,14 @@ from typing import Any, TypeVar
 import pytest
 
 from examples.asyncio_driver import Body, Connections, run, run_streamed
+from sansio_registry import ClientConfig, ImageSource, RegistrySession
 from sansio_registry.auth import Credentials
 from sansio_registry.digest import Digest
 from sansio_registry.errors import TransportError
 from sansio_registry.flow import FlowState
-from sansio_registry.flows.blob import BlobDownload, get_config_blob, open_blob
-from sansio_registry.flows.manifest import ImageSource, open_image
+from sansio_registry.flows.blob import BlobDownload
 from sansio_registry.http import Request, ResponseHead
 from sansio_registry.reference import ImageRef
-from sansio_registry.session import ClientConfig, RegistryState
 from tests.integration.test_sync_driver_real import _readme_block
 from tests.lab.faultproxy import Fault, FaultProxy, Rule
 from tests.lab.images import Blob, PushedImage
@@ -54,9 +53,9 @@ def lab(request: pytest.FixtureRequest) -> Lab:
     return value
 
 
-def _config(lab: Lab) -> ClientConfig:
+def _session(lab: Lab) -> RegistrySession:
     creds = Credentials(username=lab.creds[0], password=lab.creds[1]) if lab.creds else None
-    return ClientConfig(tls_verify=lab.tls_verify, credentials=creds)
+    return RegistrySession(ClientConfig(tls_verify=lab.tls_verify, credentials=creds))
 
 
 def _connections(lab: Lab) -> Connections:
@@ -90,18 +89,17 @@ def test_manifest_and_verified_blobs(lab: Lab) -> None:
     image = lab.images.app
     assert image.config is not None and image.layers
     config_blob, layer = image.config, image.layers[0]
-    state = RegistryState()
+    session = _session(lab)
     tokens_before = lab.issuer.count(account="alice") if lab.issuer else 0
 
     async def main() -> tuple[ImageSource, bytes, bytes]:
         async with aclosing(_connections(lab)) as conns:
-            ref = ImageRef.parse(lab.ref(image))
-            source = await run(open_image(ref, config=_config(lab), state=state), state, conns)
+            source = await run(session.open_image(ImageRef.parse(lab.ref(image))), conns)
             digest = Digest.parse(config_blob.digest)
-            config_flow = get_config_blob(source, digest, size=config_blob.size, state=state)
-            config = await run(config_flow, state, conns)
-            blob = open_blob(source, Digest.parse(layer.digest), state=state, size=layer.size)
-            return source, config, await _read_verified(*await run_streamed(blob, state, conns))
+            config_flow = session.get_config_blob(source, digest, size=config_blob.size)
+            config = await run(config_flow, conns)
+            blob = session.open_blob(source, Digest.parse(layer.digest), size=layer.size)
+            return source, config, await _read_verified(*await run_streamed(blob, conns))
 
     source, config, layer_data = _run(main())
     if lab.issuer is not None:  # one token for the whole session, sent on every request
@@ -116,11 +114,10 @@ def test_manifest_and_verified_blobs(lab: Lab) -> None:
 def test_tls_without_the_ca_is_a_transport_error_about_the_certificate(
     tls_registry: Lab,
 ) -> None:
-    state = RegistryState()
     ref = ImageRef.parse(tls_registry.ref(tls_registry.images.app))
-    flow = open_image(ref, config=_config(tls_registry), state=state)
+    flow = _session(tls_registry).open_image(ref)
     with pytest.raises(TransportError, match="certificate"):
-        _run(run(flow, state))  # Connections() trusts the system's CAs only
+        _run(run(flow))  # Connections() trusts the system's CAs only
 
 
 @pytest.fixture
@@ -144,12 +141,10 @@ def _stalling_proxy(lab: Lab, blob: Blob) -> FaultProxy:
 
 
 async def _open_through(
-    proxy: FaultProxy, image: PushedImage, state: RegistryState, conns: Connections
+    proxy: FaultProxy, image: PushedImage, session: RegistrySession, conns: Connections
 ) -> ImageSource:
     ref = ImageRef.parse(f"{proxy.host}/{image.repo}:{image.tag}")
-    return await run(
-        open_image(ref, config=ClientConfig(tls_verify=False), state=state), state, conns
-    )
+    return await run(session.open_image(ref), conns)
 
 
 async def _assert_closed(exchanges: list[tuple[Request, Any]], blob: Blob) -> None:
@@ -167,22 +162,22 @@ def test_timeout_mid_blob_aborts_the_flow_and_closes_its_connection(
     assert image.config is not None
     config_blob = image.config
     digest = Digest.parse(config_blob.digest)
-    state = RegistryState()
+    session = RegistrySession(ClientConfig(tls_verify=False))
 
     with _stalling_proxy(plain_registry, config_blob) as proxy:
 
         async def main() -> bytes:
             async with aclosing(Connections()) as conns:
-                source = await _open_through(proxy, image, state, conns)
-                flow = get_config_blob(source, digest, size=config_blob.size, state=state)
+                source = await _open_through(proxy, image, session, conns)
+                flow = session.get_config_blob(source, digest, size=config_blob.size)
                 with pytest.raises(TimeoutError):
                     async with asyncio.timeout(1):
-                        await run(flow, state, conns)
+                        await run(flow, conns)
                 assert flow.state is FlowState.ABORTED
                 await _assert_closed(exchanges, config_blob)
                 # the pool still works: a new connection (the proxy stalls only once)
-                again = get_config_blob(source, digest, size=config_blob.size, state=state)
-                return await run(again, state, conns)
+                again = session.get_config_blob(source, digest, size=config_blob.size)
+                return await run(again, conns)
 
         assert _run(main()) == config_blob.data
         connections = [r.connection for r in proxy.blob_requests()]
@@ -194,15 +189,15 @@ def test_timeout_while_the_caller_streams_a_blob_closes_its_connection(
 ) -> None:
     image = plain_registry.images.app
     layer = image.layers[0]
-    state = RegistryState()
+    session = RegistrySession(ClientConfig(tls_verify=False))
 
     with _stalling_proxy(plain_registry, layer) as proxy:
 
         async def main() -> None:
             async with aclosing(Connections()) as conns:
-                source = await _open_through(proxy, image, state, conns)
-                blob = open_blob(source, Digest.parse(layer.digest), state=state)
-                _download, body = await run_streamed(blob, state, conns)
+                source = await _open_through(proxy, image, session, conns)
+                blob = session.open_blob(source, Digest.parse(layer.digest))
+                _download, body = await run_streamed(blob, conns)
                 assert body is not None
                 received = bytearray()
                 with pytest.raises(TimeoutError):
