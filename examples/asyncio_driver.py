@@ -15,9 +15,10 @@ from typing import TypeVar
 import h11
 
 from sansio_registry import Done, Flow, FlowState, Open, Sleep
-from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
-from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead, is_file_url
+from sansio_registry.errors import RegistryClientError, TransportError
+from sansio_registry.http import Origin, Request, Response, ResponseHead, is_file_url
 from sansio_registry_driverkit.files import file_exchange
+from sansio_registry_driverkit.h11_helpers import BoundedBody, h11_request, response_head
 
 __all__ = ["Body", "Connections", "run", "run_streamed"]
 
@@ -77,22 +78,11 @@ class Body:
 
     async def buffered(self, head: ResponseHead, limit: int, cut: bool = False) -> Response:
         """``head`` with the rest of the body: over ``limit`` bytes BodyTooLarge (or ``cut``)."""
-        data = bytearray()
-        while chunk := await self.read():
-            data += chunk
-            if len(data) > limit:
-                self.close()
-                if not cut:
-                    raise BodyTooLarge(limit)
-                del data[limit:]
-                break
-        return Response(
-            status=head.status,
-            headers=head.headers,
-            reason=head.reason,
-            received_at=head.received_at,
-            body=bytes(data),
-        )
+        kept = BoundedBody(limit)
+        while not kept.full and (chunk := await self.read()):
+            kept.add(chunk)
+        self.close()  # a no-op when read to the end; else the rest is not wanted
+        return kept.response(head, cut)
 
     def close(self) -> None:
         """Give up on the rest: the connection is closed (it cannot carry another request)."""
@@ -111,10 +101,7 @@ class Connections:
     async def exchange(self, request: Request) -> tuple[ResponseHead, Body]:
         """Send ``request``; return the head and the body still to read. No redirects."""
         origin, key = request.origin, (request.origin, request.tls_verify)
-        headers = [("Host", origin.netloc), *request.headers.without("Host")]
-        if request.body or request.method in ("POST", "PUT", "PATCH"):
-            headers.append(("Content-Length", str(len(request.body))))
-        start = h11.Request(method=request.method, target=request.target, headers=headers)
+        start = h11_request(request)
         tls = None if origin.scheme == "http" else self.tls if request.tls_verify else _UNVERIFIED
         while True:
             conn = self._idle.pop(key, None)
@@ -127,14 +114,7 @@ class Connections:
                 while not isinstance(event := await conn.next_event(), h11.Response):
                     if not isinstance(event, h11.InformationalResponse):
                         raise h11.RemoteProtocolError("connection closed before a response")
-                head = ResponseHead(
-                    status=event.status_code,
-                    headers=Headers.of(
-                        (k.decode(), v.decode("latin-1")) for k, v in event.headers
-                    ),
-                    reason=event.reason.decode("latin-1"),
-                    received_at=time.monotonic(),  # the driver's clock
-                )
+                head = response_head(event, received_at=time.monotonic())  # the driver's clock
                 return head, Body(self, conn)
             except BaseException as exc:  # an IO error, or cancelled: the connection is lost
                 if conn is not None:
