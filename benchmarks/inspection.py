@@ -112,7 +112,15 @@ def batch_inspection(bench: Bench) -> list[Row]:
                 lambda _: "--no-tags; tries https first",
             ),
             Spec("oras-py, in-process", oras, lib, _whole_process),
-            Spec("python-dxf, in-process", dxf, lib, _whole_process),
+            Spec(
+                "python-dxf, in-process",
+                dxf,
+                lib,
+                lambda s: (
+                    f"{_whole_process(s)}; refuses token auth over http: token fetched "
+                    "by our callback"
+                ),
+            ),
         ],
     )
 
