@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.context import Bench, Spec, rows_of, sha256_digest
 from benchmarks.measure import ContenderFailed, Measurement, Samples
-from benchmarks.report import Row, format_duration, median, top_level_import_us
+from benchmarks.report import Row, format_count, format_duration, median, top_level_import_us
 from benchmarks.seed import BATCH_REPO, Tagged
 from tests.lab.images import ALL_MANIFEST_TYPES
 
@@ -98,7 +98,14 @@ def batch_inspection(bench: Bench) -> list[Row]:
         case,
         [
             Spec(cli, ours_cli, cli, lambda _: "manifest + config per REF, --no-tags"),
-            Spec(lib, ours_library, lib, _whole_process),
+            Spec(
+                lib,
+                ours_library,
+                lib,
+                lambda s: (
+                    f"{_whole_process(s)}; {format_count(s.info('connections'))} connections"
+                ),
+            ),
             Spec(
                 "curl, 8 parallel keep-alive (floor)",
                 curl,

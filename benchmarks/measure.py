@@ -7,8 +7,11 @@ bytecode; compiling our modules on every run would measure the workplace, not th
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -71,6 +74,13 @@ class Samples:
 Contender = Callable[[], Measurement]
 
 
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child's whole process group (it leads its own session) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 class Runner:
     """Starts child processes the same way for every contender."""
 
@@ -94,21 +104,28 @@ class Runner:
             argv = [TIME_BINARY, "-f", "%M", "-o", str(rss_file), *argv]
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                argv,
-                env=self.env,
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=timeout or self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ContenderFailed(f"{cmd[0]} timed out after {exc.timeout} s") from None
+        # Its own session, so that a timeout or Ctrl-C ends the whole tree (``time`` would
+        # otherwise leave its child running).
+        with subprocess.Popen(
+            argv,
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        ) as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout or self.timeout)
+            except subprocess.TimeoutExpired as exc:
+                _kill_tree(proc)
+                raise ContenderFailed(f"{cmd[0]} timed out after {exc.timeout} s") from None
+            except BaseException:
+                _kill_tree(proc)
+                raise
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
-            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
             name = Path(cmd[0]).name
             raise ContenderFailed(f"{name} exited {proc.returncode}: {' / '.join(tail)}")
         rss: int | None = None
@@ -117,7 +134,7 @@ class Runner:
         else:
             after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             rss = after if after > before else None
-        return Measurement(wall=wall, rss_kib=rss, stdout=proc.stdout, stderr=proc.stderr)
+        return Measurement(wall=wall, rss_kib=rss, stdout=stdout, stderr=stderr)
 
     def python(self, module_args: Sequence[str], *, timeout: float | None = None) -> Measurement:
         """``python -m benchmarks.child ...``: the child's JSON report becomes ``info``, and

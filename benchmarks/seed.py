@@ -155,8 +155,11 @@ def seeded_registries(
         log(f"seeding {sum(len(tags) for _, tags in jobs)} tags")
         # One thread per repository at a time: the registry mishandles concurrent pushes of a
         # blob into one repository, not pushes into different ones.
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        pool = ThreadPoolExecutor(max_workers=4)
+        try:
             pushed = list(pool.map(lambda job: _push_tags(token, *job), jobs))
+        finally:  # after Ctrl-C, do not start the repositories still queued
+            pool.shutdown(wait=True, cancel_futures=True)
         log("seeding the 64 MiB image")
         big = push_big_image(plain, "bench/big", "v1", [64 * 2**20])
         huge_image = None
