@@ -79,11 +79,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def results_document(machine: list[str], table: str, args: argparse.Namespace) -> str:
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = f"benchmarks/run --rounds {args.rounds}"
+    if args.quick:
+        command += " --quick"
+    if args.only != list(CASES):
+        command += f" --only {','.join(args.only)}"
     lines = [
         "# Benchmark results",
         "",
-        f"`benchmarks/run --rounds {args.rounds}{' --quick' if args.quick else ''}`"
-        f"{'' if len(args.only) == len(CASES) else ' --only ' + ','.join(args.only)}, {started}.",
+        f"`{command}`, finished {started}.",
         "Medians of interleaved rounds after one warm-up round; `this / ours` above 1 means",
         "the contender took longer than the sansio-registry row it is compared with.",
         "",
