@@ -53,20 +53,14 @@ class Tagged:
 
 
 @dataclass(frozen=True, slots=True)
-class BigImage:
-    """A pushed image whose layer bytes are not kept in memory (digest and size only)."""
+class BigImage(Tagged):
+    """A pushed image whose layer bytes are not kept in memory: (digest, size) per layer."""
 
-    repo: str
-    tag: str
-    digest: str
-    layers: tuple[tuple[str, int], ...]
+    layers: tuple[tuple[str, int], ...] = ()
 
     @property
     def size(self) -> int:
         return sum(size for _, size in self.layers)
-
-    def ref(self, host: str) -> str:
-        return f"{host}/{self.repo}:{self.tag}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +116,7 @@ def push_big_image(
             indent=3,
         ).encode()
         digest = push_manifest(http, repo, tag, manifest, MT_DOCKER_V2)
-    return BigImage(repo, tag, digest, tuple(pushed))
+    return BigImage(repo, tag, digest, config.digest, tuple(pushed))
 
 
 def scale_refs(seeded: Seeded, repos: int) -> list[str]:
