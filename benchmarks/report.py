@@ -173,6 +173,6 @@ def machine_description(root: Path) -> list[str]:
         f"Python: {platform.python_version()} ({platform.python_implementation()})",
         f"skopeo: {_first_line(['skopeo', '--version'])}",
         f"registry: {_first_line(['docker-registry', '--version'])}",
-        f"curl: {_first_line(['curl', '--version'])}",
+        f"curl: {' '.join(_first_line(['curl', '--version']).split()[:2])}",
         f"git commit: {commit}",
     ]
