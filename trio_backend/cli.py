@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import os
 import re
 import sys
@@ -416,9 +417,20 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _configure_logging(debug: bool) -> None:
+    """Registry warnings always reach stderr, once per text; ``--debug`` adds the exchanges."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("trio_backend")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(_bool_flags(sys.argv[1:] if argv is None else argv))
+    _configure_logging(args.debug)
     try:
         if args.command == "manifest-digest":
             _manifest_digest(args)

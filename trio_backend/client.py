@@ -30,6 +30,7 @@ from trio_backend.credential_helpers import CredentialHelpers
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
 from trio_backend.pool import ConnectionPool, PoolStatistics
 from trio_backend.tls import TLSConfig
+from trio_backend.trace import ExchangeTrace, TracingTransport
 
 __all__ = ["Image", "RegistryClient", "open_client"]
 
@@ -65,6 +66,8 @@ class RegistryClient:
         helpers: CredentialHelpers | None = None,
     ) -> None:
         self._pool = pool
+        self._trace = ExchangeTrace()
+        self._transport = TracingTransport(pool, self._trace)
         self.session = RegistrySession(config)
         self._coalescer = Coalescer()
         self._helpers = helpers if helpers is not None else CredentialHelpers()
@@ -80,7 +83,7 @@ class RegistryClient:
         return self.session.state
 
     async def _run(self, flow: Flow[T]) -> T:
-        return await drive(flow, self._pool, self._coalescer)
+        return await drive(flow, self._transport, self._coalescer)
 
     async def _ask_helpers(self, ref: ImageRef) -> ImageRef:
         """Run the credential helpers an operation on ``ref`` may need; their answers become
@@ -183,7 +186,7 @@ class RegistryClient:
             resume: tuple[BlobDownload, int] | None,
         ) -> tuple[BlobDownload, AsyncBody | None]:
             flow = self.session.open_blob(source, blob_digest, size=size, urls=urls, resume=resume)
-            return await drive_streamed(flow, self._pool, self._coalescer)
+            return await drive_streamed(flow, self._transport, self._coalescer)
 
         download, body = await opener(None)
         if body is None:
@@ -221,6 +224,11 @@ class RegistryClient:
         """Delete the image (every tag on its digest goes with it) and its signatures."""
         ref = await self._ask_helpers(_deletion_ref(image))
         return await self._run(self.session.delete_image(ref))
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every distinct ``Warning: 299`` text the registries sent so far, first seen first."""
+        return self._trace.warnings
 
     def statistics(self) -> PoolStatistics:
         """Connection pool counters."""
