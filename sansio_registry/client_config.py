@@ -15,6 +15,7 @@ from sansio_registry.config.registries_conf import RegistriesConf
 from sansio_registry.config.registries_d import RegistriesD
 from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
+from sansio_registry.retry_policy import RetryPolicy
 
 __all__ = ["DEFAULT_USER_AGENT", "ClientConfig"]
 
@@ -41,6 +42,8 @@ class ClientConfig:
         registries_d: parsed registries.d (where lookaside signatures live, SPEC §13.3).
         lookaside_default: the built-in lookaside when registries.d names none (a
             ``file://`` URL; containers/image uses /var/lib/containers/sigstore for root).
+        retry: when and how long retry-safe requests are resent (429, 5xx, connections that
+            failed before any response byte); see :class:`RetryPolicy`.
     """
 
     registries: RegistriesConf = field(default_factory=RegistriesConf)
@@ -53,6 +56,7 @@ class ClientConfig:
     platform: WantedPlatform | None = None
     registries_d: RegistriesD = field(default_factory=RegistriesD)
     lookaside_default: str = "file:///var/lib/containers/sigstore"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
         """The credentials an attempt at ``physical`` may use.

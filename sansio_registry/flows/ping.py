@@ -17,8 +17,9 @@ from __future__ import annotations
 from sansio_registry.auth import parse_challenges
 from sansio_registry.errors import RegistryClientError, TransportError, response_error_class
 from sansio_registry.flow import Steps, fetch
-from sansio_registry.flows.exchange import retry_429
+from sansio_registry.flows.exchange import retrying
 from sansio_registry.http import Headers, Request, status_text
+from sansio_registry.retry_policy import RetryPolicy
 from sansio_registry.state import PingResult
 
 __all__ = ["API_VERSION_HEADER", "PingResult", "ping"]
@@ -27,8 +28,12 @@ API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
 _PING_MAX_BODY = 64 * 1024
 
 
-def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
-    """Sub-flow: ping ``host`` (``host[:port]`` as connected to); never sends credentials."""
+def ping(host: str, *, insecure: bool, user_agent: str, retry: RetryPolicy) -> Steps[PingResult]:
+    """Sub-flow: ping ``host`` (``host[:port]`` as connected to); never sends credentials.
+
+    An insecure endpoint's HTTPS probe is not resent after a transport failure: plain HTTP
+    is tried at once (and resent as ``retry`` allows).
+    """
     schemes = ("https", "http") if insecure else ("https",)
     error: RegistryClientError | None = None
     for scheme in schemes:
@@ -43,7 +48,10 @@ def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
             coalesce_key=("ping", scheme, host, insecure),
         )
         try:
-            response = yield from retry_429(request, fetch)
+            fallback_left = scheme != schemes[-1]
+            response = yield from retrying(
+                request, fetch, retry, transport_retries=not fallback_left
+            )
         except TransportError as exc:
             error = exc
             continue
