@@ -60,12 +60,14 @@ class RetryPolicy:
             raise ValueError("retry delays cannot be negative")
 
     @classmethod
-    def of_retries(cls, times: int, *, delay: float | None = None) -> RetryPolicy:
+    def of_flags(cls, *, times: int | None = None, delay: float | None = None) -> RetryPolicy:
         """The policy skopeo's ``--retry-times N`` / ``--retry-delay D`` describe.
 
         ``times`` retries after the first attempt, for every retried failure; ``delay`` a
-        fixed wait instead of exponential back-off.
+        fixed wait instead of exponential back-off. Either left ``None`` keeps the default.
         """
+        if times is None:
+            return cls(fixed_delay=delay)
         if times < 0:
             raise ValueError("the number of retries cannot be negative")
         return cls(attempts=times + 1, throttled_attempts=times + 1, fixed_delay=delay)
