@@ -28,11 +28,20 @@ API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
 _PING_MAX_BODY = 64 * 1024
 
 
-def ping(host: str, *, insecure: bool, user_agent: str, retry: RetryPolicy) -> Steps[PingResult]:
+def ping(
+    host: str,
+    *,
+    insecure: bool,
+    user_agent: str,
+    retry: RetryPolicy,
+    fallback: bool = False,
+) -> Steps[PingResult]:
     """Sub-flow: ping ``host`` (``host[:port]`` as connected to); never sends credentials.
 
-    An insecure endpoint's HTTPS probe is not resent after a transport failure: plain HTTP
-    is tried at once (and resent as ``retry`` allows).
+    A host that cannot be reached is not waited for when something else can be tried at once:
+    an insecure endpoint's HTTPS probe falls back to plain HTTP, and with ``fallback`` (a
+    mirror, with the next pull source after it) the failure goes to the caller. Otherwise a
+    connection that failed before any response byte is resent as ``retry`` allows.
     """
     schemes = ("https", "http") if insecure else ("https",)
     error: RegistryClientError | None = None
@@ -48,10 +57,8 @@ def ping(host: str, *, insecure: bool, user_agent: str, retry: RetryPolicy) -> S
             coalesce_key=("ping", scheme, host, insecure),
         )
         try:
-            fallback_left = scheme != schemes[-1]
-            response = yield from retrying(
-                request, fetch, retry, transport_retries=not fallback_left
-            )
+            move_on = fallback or scheme != schemes[-1]
+            response = yield from retrying(request, fetch, retry, transport_retries=not move_on)
         except TransportError as exc:
             error = exc
             continue

@@ -77,6 +77,7 @@ def ensure_ping(endpoint: Endpoint, state: RegistryState) -> Steps[PingResult]:
         insecure=endpoint.insecure,
         user_agent=endpoint.user_agent,
         retry=endpoint.retry,
+        fallback=endpoint.is_mirror,
     )
     state.pings[key] = result
     return result

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from sansio_registry import ClientConfig, RegistrySession, RetryPolicy
 from sansio_registry.auth import Challenge, Credentials, Scope, TokenCache, bearer_token
+from sansio_registry.config.registries_conf import Mirror, RegistriesConf, Registry
 from sansio_registry.errors import (
     RemoteProtocolError,
     ServerError,
@@ -410,3 +411,32 @@ def test_a_token_post_may_follow_a_redirect_on_its_own_origin() -> None:
         Expect("POST", "https://auth.test/token2", reply(200, TOKEN_BODY)),
     ]
     assert _token(creds, script)[0] == "t0k"
+
+
+# --- a dead mirror is passed over, a dead primary waited for ----------------------------------
+
+
+def test_an_unreachable_mirror_is_passed_over_without_waiting() -> None:
+    manifest = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
+    oci = ("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+    refused = TransportError("connection refused", before_response=True)
+    conf = RegistriesConf(
+        registries=(
+            Registry(prefix="reg.test", location="reg.test", mirrors=(Mirror("mirror.test"),)),
+        )
+    )
+    script = Transcript(
+        [
+            Expect("GET", "https://mirror.test/v2/", refused),  # once: the primary is next
+            Expect("GET", "https://reg.test/v2/", refused),  # the last source: resent
+            Expect("GET", "https://reg.test/v2/", reply(200)),
+            _get(reply(200, manifest, oci)),
+        ]
+    )
+    sleeps: list[float] = []
+    session = RegistrySession(ClientConfig(registries=conf))
+    source = run_sync(
+        session.open_image(ImageRef.parse("reg.test/ns/app:v1")), script, sleep=sleeps.append
+    )
+    assert source.manifest.raw == manifest
+    assert sleeps == [1.0]
