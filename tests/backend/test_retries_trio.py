@@ -18,7 +18,7 @@ from sansio_registry.http import Request
 from sansio_registry.retry_policy import RetryPolicy
 from sansio_registry.session import ClientConfig
 from sansio_registry.testing.fake import FakeRegistry
-from tests.backend.fake_server import OCI_MANIFEST, make_image, run_trio, serve_fake
+from tests.backend.fake_server import OCI_MANIFEST, Image, make_image, run_trio, serve_fake
 from tests.backend.loopback import Exchange, free_port, serve, trio_test
 from trio_backend.client import open_client
 from trio_backend.pool import ConnectionPool
@@ -28,6 +28,14 @@ INSECURE = ClientConfig(tls_verify=False)  # plain-HTTP loopback fakes: https pr
 
 def get(url: str) -> Request:
     return Request(method="GET", url=url)
+
+
+def _app_v1() -> tuple[Image, FakeRegistry]:
+    """An image and a model registry serving it as app:v1."""
+    image = make_image()
+    registry = FakeRegistry()
+    registry.put_manifest("app", "v1", image.manifest, OCI_MANIFEST)
+    return image, registry
 
 
 # --- before_response --------------------------------------------------------------------------
@@ -96,9 +104,7 @@ async def test_a_tls_handshake_failure_is_not_marked_for_resending() -> None:
 
 @run_trio(timeout=1000.0, mock_clock=True)
 async def test_a_503_burst_is_waited_out_in_virtual_time() -> None:
-    image = make_image()
-    registry = FakeRegistry()
-    registry.put_manifest("app", "v1", image.manifest, OCI_MANIFEST)
+    image, registry = _app_v1()
     arrivals: list[float] = []
 
     async def burst(ex: Exchange, request: Request) -> bool:
@@ -121,9 +127,7 @@ async def test_a_503_burst_is_waited_out_in_virtual_time() -> None:
 
 @run_trio(timeout=1000.0, mock_clock=True)
 async def test_a_cancel_scope_ends_a_retry_wait() -> None:
-    image = make_image()
-    registry = FakeRegistry()
-    registry.put_manifest("app", "v1", image.manifest, OCI_MANIFEST)
+    image, registry = _app_v1()
     asked = 0
 
     async def busy(ex: Exchange, request: Request) -> bool:
