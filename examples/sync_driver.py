@@ -114,7 +114,8 @@ class Connections:
                 if conn is not None:
                     conn.sock.close()
                 if not (reused and request.method in ("GET", "HEAD")):  # else: stale, retry
-                    raise TransportError(f"{request.method} {origin}: {exc}") from exc
+                    failed, connected = f"{request.method} {origin}: {exc}", conn is not None
+                    raise TransportError(failed, before_response=not connected) from exc
 
     def release(self, conn: _Conn) -> None:
         """Keep ``conn`` after a clean exchange (if none is idle for its key); else close it."""

@@ -1,8 +1,9 @@
 """Registry authentication: challenges, credentials, bearer tokens and their cache (SPEC §7).
 
-Everything here is pure: the token sub-flow yields a :class:`~sansio_registry.flow.Fetch` for
-the token request and receives the response; time comes in as data (``now`` for cache lookups,
-``Response.received_at`` for expiry), never from a clock.
+Everything here is pure: the token sub-flow sends the token request through the same exchange
+path as every registry request (redirects and retries:
+:func:`~sansio_registry.flows.exchange.retrying`); time comes in as data (``now`` for cache
+lookups, ``Response.received_at`` for expiry), never from a clock.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sansio_registry.errors import (
     RemoteProtocolError,
 )
 from sansio_registry.flow import Steps, fetch
+from sansio_registry.flows.exchange import retrying
 from sansio_registry.http import (
     MAX_TOKEN_BODY,
     Headers,
@@ -39,6 +41,7 @@ from sansio_registry.http import (
     parse_http_date,
 )
 from sansio_registry.response_errors import simple_error
+from sansio_registry.retry_policy import RetryPolicy
 
 __all__ = [
     "MIN_TOKEN_LIFETIME",
@@ -280,6 +283,8 @@ def token_request(
             body=_form_encode(params).encode("ascii"),
             max_body=MAX_TOKEN_BODY,
             coalesce_key=key,
+            # Asking for a token changes nothing on the server: safe to resend (RFC 6749 §6).
+            idempotent=True,
         )
     if creds.username and creds.password:
         headers.append(("Authorization", basic_authorization(creds)))
@@ -289,6 +294,7 @@ def token_request(
         headers=Headers.of(headers),
         max_body=MAX_TOKEN_BODY,
         coalesce_key=key,
+        idempotent=True,
     )
 
 
@@ -461,11 +467,13 @@ def bearer_token(
     now: float,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    retry: RetryPolicy | None = None,
 ) -> Steps[str]:
     """Sub-flow: the bearer token to send (SPEC §7.3).
 
     The caller's own ``registry_token`` if any (nothing fetched), else a cached token, else one
-    fetched from the realm, cached and returned.
+    fetched from the realm (redirects followed and retried as ``retry`` allows, the default
+    policy when ``None``), cached and returned.
     """
     if creds.registry_token:
         return creds.registry_token
@@ -480,7 +488,7 @@ def bearer_token(
         user_agent=user_agent,
         allow_insecure_realm=allow_insecure_realm,
     )
-    resp = yield from fetch(request)
+    resp = yield from retrying(request, fetch, retry or RetryPolicy())
     token = parse_token_response(resp, context=token_error_context(creds), request=request)
     cache.put(key, token)
     return token.token
@@ -495,6 +503,7 @@ def authorization(
     now: float,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    retry: RetryPolicy | None = None,
 ) -> Steps[str | None]:
     """Sub-flow: the ``Authorization`` value for a registry request, or ``None`` (SPEC §7.2).
 
@@ -513,5 +522,6 @@ def authorization(
         now=now,
         user_agent=user_agent,
         allow_insecure_realm=allow_insecure_realm,
+        retry=retry,
     )
     return f"Bearer {token}"

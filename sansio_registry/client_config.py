@@ -19,6 +19,7 @@ from sansio_registry.config.registries_d import RegistriesD
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
+from sansio_registry.retry_policy import RetryPolicy
 
 __all__ = ["DEFAULT_USER_AGENT", "ClientConfig"]
 
@@ -48,6 +49,8 @@ class ClientConfig:
         helper_credentials: what credential helpers answered, filled in by the shell (it runs
             the :meth:`credential_search` of each host :meth:`credential_hosts` names before a
             flow starts); a helper query with no answer here counts as "nothing stored".
+        retry: when and how long retry-safe requests are resent (429, 5xx, connections that
+            failed before any response byte); see :class:`RetryPolicy`.
     """
 
     registries: RegistriesConf = field(default_factory=RegistriesConf)
@@ -63,6 +66,7 @@ class ClientConfig:
     helper_credentials: Mapping[HelperQuery, Credentials | None] = field(
         default_factory=lambda: MappingProxyType({}), repr=False
     )
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
         """The credentials an attempt at ``physical`` may use.

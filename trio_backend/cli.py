@@ -25,6 +25,7 @@ from sansio_registry.errors import RegistryClientError
 from sansio_registry.flows.blob import NoConfigBlob
 from sansio_registry.flows.delete import DeletionPlan
 from sansio_registry.reference import ImageRef
+from sansio_registry.retry_policy import RetryPolicy
 from trio_backend.client import RegistryClient, open_client
 from trio_backend.groups import first_exception
 from trio_backend.pull import progress_stream, pull_image
@@ -135,7 +136,37 @@ def _access_flags() -> _Parser:
         help="auth.json (default: $REGISTRY_AUTH_FILE, then the usual places)",
     )
     access.add_argument("--registry-token", metavar="TOKEN", help="bearer token to send")
+    access.add_argument(
+        "--retry-times",
+        type=_retry_times,
+        metavar="N",
+        help="the number of times to possibly retry (default: 2 for 5xx and lost "
+        "connections, 4 for 429)",
+    )
+    access.add_argument(
+        "--retry-delay",
+        type=_retry_delay,
+        metavar="DURATION",
+        help="fixed delay between retries, if not set exponential backoff is used",
+    )
     return access
+
+
+def _retry_times(text: str) -> int:
+    try:
+        times = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of retries {text!r}") from None
+    if times < 0:
+        raise argparse.ArgumentTypeError("--retry-times cannot be negative")
+    return times
+
+
+def _retry_delay(text: str) -> float:
+    delay = parse_duration(text)
+    if delay < 0:
+        raise argparse.ArgumentTypeError("--retry-delay cannot be negative")
+    return delay
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,6 +281,7 @@ def _settings(args: argparse.Namespace) -> LoadedConfig:
             variant=args.override_variant,
         ),
         env=os.environ,
+        retry=RetryPolicy.of_flags(times=args.retry_times, delay=args.retry_delay),
     )
 
 

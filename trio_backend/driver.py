@@ -119,7 +119,7 @@ def _fresh_copy(error: RegistryClientError | None) -> RegistryClientError | None
     if isinstance(error, BodyTooLarge):
         return BodyTooLarge(error.limit)
     if isinstance(error, TransportError):
-        return TransportError(str(error))
+        return TransportError(str(error), before_response=error.before_response)
     return None
 
 

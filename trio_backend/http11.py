@@ -49,8 +49,10 @@ _MAPPED: Final = (
 
 
 @contextmanager
-def map_io_errors(action: str) -> Iterator[None]:
+def map_io_errors(action: str, *, before_response: bool = False) -> Iterator[None]:
     """Turn IO and HTTP framing failures inside the block into ``TransportError``.
+
+    ``before_response`` marks failures the server cannot have acted on (e.g. connecting).
 
     ``action`` names what was being done and to whom, e.g.
     ``"connecting to https://127.0.0.1:5000"``; the message becomes
@@ -59,7 +61,9 @@ def map_io_errors(action: str) -> Iterator[None]:
     try:
         yield
     except _MAPPED as exc:
-        raise TransportError(f"{action}: {describe_io_error(exc)}") from exc
+        raise TransportError(
+            f"{action}: {describe_io_error(exc)}", before_response=before_response
+        ) from exc
 
 
 def describe_io_error(exc: BaseException) -> str:

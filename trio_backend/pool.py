@@ -209,9 +209,12 @@ class ConnectionPool:
                 await conn.send_request(request.method, request.target, headers, request.body)
                 self._sent += 1
                 head = await conn.receive_head()
-            except TransportError:
+            except TransportError as exc:
                 self._active -= 1
                 conn.close_now()
+                # Sending failed, or the connection ended before any response byte: the
+                # server cannot have answered, so the core may resend a retry-safe request.
+                exc.before_response = exc.before_response or conn.received == 0
                 stale = conn.is_reused and conn.received == 0
                 if stale and not retried and method in _RETRYABLE_METHODS:
                     retried = True
@@ -267,13 +270,14 @@ class ConnectionPool:
             return await self._connect_now(origin, verify)
         assert scope.cancelled_caught
         raise TransportError(
-            f"connecting to {origin}: timed out after {self._connect_timeout:g} s"
+            f"connecting to {origin}: timed out after {self._connect_timeout:g} s",
+            before_response=True,
         )
 
     async def _connect_now(self, origin: Origin, verify: bool) -> HTTP11Connection:
         https = origin.scheme == "https"
         ctx = self._tls.ssl_context_for(origin, verify=verify) if https else None
-        with map_io_errors(f"connecting to {origin}"):
+        with map_io_errors(f"connecting to {origin}", before_response=True):
             tcp = await trio.open_tcp_stream(origin.host, origin.port)
         self._opened += 1
         if ctx is None:

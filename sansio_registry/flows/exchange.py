@@ -1,32 +1,40 @@
-"""Plain exchanges: redirects and 429 back-off, below authentication (SPEC §4, §6).
+"""Plain exchanges: redirects and bounded retries, below authentication (SPEC §4, §6).
 
 * :func:`follow_redirects` — at most 10 hops; ``Authorization`` and cookies are dropped as soon
   as the origin (scheme, host, port) changes. Go keeps them for subdomains; we do not (DESIGN
-  §5: credentials are bound to the origin they were given for).
-* :func:`retry_429` — up to 5 attempts with ``Retry-After`` / doubling back-off (SPEC §6).
+  §5: credentials are bound to the origin they were given for). A request body (a token
+  POST's refresh token) never follows a redirect to another origin.
+* :func:`retrying` — resends a retry-safe request (``Request.retry_safe``) on 429, 5xx, or a
+  connection that failed before any response byte, as a :class:`RetryPolicy` allows: waits
+  are ``Sleep`` effects, ``Retry-After`` is honoured on 429 and 503 (RFC 9110 §10.2.3), and
+  one longer than the policy allows fails at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Final, TypeAlias, TypeVar
 from urllib.parse import urljoin
 
-from sansio_registry.errors import LocalProtocolError, RemoteProtocolError
-from sansio_registry.flow import Steps, sleep
-from sansio_registry.http import Origin, Request, ResponseHead, parse_http_date
-from sansio_registry.retry import (
-    FIRST_429_DELAY,
-    MAX_429_ATTEMPTS,
-    MAX_429_DELAY,
-    retry_after_delay,
+from sansio_registry.errors import (
+    LocalProtocolError,
+    RemoteProtocolError,
+    TransportError,
+    response_error_class,
 )
+from sansio_registry.flow import Steps, sleep
+from sansio_registry.http import Origin, Request, ResponseHead, parse_http_date, status_text
+from sansio_registry.retry import retry_after_delay
+from sansio_registry.retry_policy import BACKOFF_STATUSES, THROTTLE_STATUSES, RetryPolicy
 
-__all__ = ["MAX_REDIRECTS", "Exchange", "follow_redirects", "redirected", "retry_429"]
+__all__ = ["MAX_REDIRECTS", "Exchange", "follow_redirects", "redirected", "retrying"]
 
 MAX_REDIRECTS: Final = 10
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_RETRIED: Final = THROTTLE_STATUSES | BACKOFF_STATUSES
+_NOT_NAMED: Final = -math.inf
 
 R = TypeVar("R", bound=ResponseHead)
 
@@ -45,6 +53,10 @@ def redirected(request: Request, status: int, location: str) -> Request:
     if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
         method, body = "GET", b""
         headers = headers.without("Content-Type", "Content-Length")
+    if body and origin != request.origin:
+        raise RemoteProtocolError(
+            f"refusing to send a request body to {origin} after a redirect from {request.origin}"
+        )
     return dataclasses.replace(request, url=url, headers=headers, method=method, body=body)
 
 
@@ -65,20 +77,63 @@ def follow_redirects(request: Request, exchange: Exchange[R]) -> Steps[R]:
     raise RemoteProtocolError(f"stopped after {MAX_REDIRECTS} redirects")
 
 
-def retry_429(request: Request, exchange: Exchange[R]) -> Steps[R]:
-    """Sub-flow: send, and on 429 wait and resend, up to :data:`MAX_429_ATTEMPTS` in all."""
-    delay = FIRST_429_DELAY
-    for attempt in range(1, MAX_429_ATTEMPTS + 1):
-        response = yield from follow_redirects(request, exchange)
-        if response.status != 429 or attempt == MAX_429_ATTEMPTS or request.body:
-            return response
-        delay = retry_after_delay(
-            response.headers.get("Retry-After"),
-            fallback=delay,
-            now_http_date=parse_http_date(response.headers.get("Date") or ""),
+def retrying(
+    request: Request,
+    exchange: Exchange[R],
+    policy: RetryPolicy,
+    *,
+    transport_retries: bool = True,
+) -> Steps[R]:
+    """Sub-flow: one logical exchange (redirects followed), resent as ``policy`` allows.
+
+    Only a ``request.retry_safe`` request is resent; a transport failure only when it came
+    before any response byte (and ``transport_retries``: an insecure ping's HTTPS probe falls
+    back to HTTP at once instead). The last answer, whatever its status, goes to the caller.
+    """
+    base = policy.first_delay
+    key = f"{request.method} {request.url}"
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = yield from follow_redirects(request, exchange)
+        except TransportError as exc:
+            resend = transport_retries and exc.before_response and request.retry_safe
+            if not resend or attempt >= policy.limit(None):
+                raise
+            wait = policy.backoff(base, retry=attempt, key=key)
+            base *= 2
+        else:
+            status = response.status
+            if status not in _RETRIED or not request.retry_safe or attempt >= policy.limit(status):
+                return response
+            named = _named_wait(response, request, policy) if status in THROTTLE_STATUSES else None
+            if named is None:
+                wait = policy.backoff(base, retry=attempt, key=key)
+                base *= 2
+            else:
+                wait = named
+                base = 2 * max(named, policy.first_delay)
+        if wait > 0:
+            yield from sleep(wait)
+
+
+def _named_wait(response: ResponseHead, request: Request, policy: RetryPolicy) -> float | None:
+    """The wait ``Retry-After`` asks for (``None`` when it names none); too long fails here."""
+    named = retry_after_delay(
+        response.headers.get("Retry-After"),
+        fallback=_NOT_NAMED,
+        now_http_date=parse_http_date(response.headers.get("Date") or ""),
+    )
+    if named == _NOT_NAMED:
+        return None
+    if named > policy.max_delay:
+        status = response.status
+        raise response_error_class(status, "")(
+            f"{status} {status_text(status) or response.reason}: the registry asks to wait "
+            f"{named:g} s; the retry policy allows at most {policy.max_delay:g} s",
+            status=status,
+            method=request.method,
+            url=request.url,
         )
-        delay = min(delay, MAX_429_DELAY)
-        if delay > 0:
-            yield from sleep(delay)
-        delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
+    return max(named, 0.0)

@@ -122,6 +122,7 @@ def endpoint_for(
         user_agent=config.user_agent,
         actions=actions,
         is_mirror=is_mirror,
+        retry=config.retry,
     )
 
 

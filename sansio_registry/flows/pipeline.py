@@ -1,6 +1,7 @@
 """The authenticated request pipeline every registry request goes through (SPEC §5-§7).
 
-Below it, :mod:`sansio_registry.flows.exchange` follows redirects and backs off on 429.
+Below it, :mod:`sansio_registry.flows.exchange` follows redirects and retries (429, 5xx,
+connections that failed before any response byte) as the endpoint's :class:`RetryPolicy` allows.
 
 * :func:`send` — ping once per endpoint, add ``Authorization`` from the ping's first supported
   challenge (SPEC §7.2), and retry once with an extra scope on ``insufficient_scope``
@@ -29,9 +30,10 @@ from sansio_registry.auth import (
 )
 from sansio_registry.auth import authorization as auth_header
 from sansio_registry.flow import Steps, fetch, open_
-from sansio_registry.flows.exchange import Exchange, retry_429
+from sansio_registry.flows.exchange import Exchange, retrying
 from sansio_registry.flows.ping import API_VERSION_HEADER, ping
 from sansio_registry.http import Headers, Request, Response, ResponseHead
+from sansio_registry.retry_policy import RetryPolicy
 from sansio_registry.state import PingResult, RegistryState
 
 __all__ = ["Endpoint", "ensure_ping", "send", "send_streamed"]
@@ -55,6 +57,8 @@ class Endpoint:
     actions: str = "pull"
     #: A registries.conf mirror rather than the primary location (for error reports).
     is_mirror: bool = False
+    #: How requests to this endpoint (and its token realm) are retried.
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
 
     @property
     def scope(self) -> Scope:
@@ -69,7 +73,11 @@ def ensure_ping(endpoint: Endpoint, state: RegistryState) -> Steps[PingResult]:
     if known is not None:
         return known
     result = yield from ping(
-        endpoint.host, insecure=endpoint.insecure, user_agent=endpoint.user_agent
+        endpoint.host,
+        insecure=endpoint.insecure,
+        user_agent=endpoint.user_agent,
+        retry=endpoint.retry,
+        fallback=endpoint.is_mirror,
     )
     state.pings[key] = result
     return result
@@ -144,6 +152,7 @@ def _send(
             now=state.now,
             user_agent=endpoint.user_agent,
             allow_insecure_realm=endpoint.insecure,
+            retry=endpoint.retry,
         )
         lines = [API_VERSION_HEADER, *headers, ("User-Agent", endpoint.user_agent)]
         if authorization is not None:
@@ -155,7 +164,7 @@ def _send(
             max_body=max_body,
             tls_verify=not endpoint.insecure,
         )
-        response = yield from retry_429(request, exchange)
+        response = yield from retrying(request, exchange, endpoint.retry)
         bearer = authorization is not None and authorization.startswith("Bearer ")
         if response.status != 401 or retried or not bearer or creds.registry_token:
             return response

@@ -447,7 +447,8 @@ def test_every_source_failing_raises_the_first_sources_error_with_the_others_as_
     script = Transcript(
         [
             Expect("GET", blob_url(M, "cache/app"), blob_unknown()),
-            Expect("GET", blob_url(), reply(503, b"", ("Content-Type", "text/plain"))),
+            # a 503 is resent (the default policy: 3 attempts in all) before moving on
+            *[Expect("GET", blob_url(), reply(503, b"", ("Content-Type", "text/plain")))] * 3,
             Expect("GET", "https://third.test/v2/", TransportError("third.test: refused")),
         ]
     )

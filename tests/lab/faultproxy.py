@@ -16,7 +16,10 @@ without that header, so the client's own connection stays keep-alive as with the
 - ``Fault.short(n)``: a complete but short answer: ``Content-Length: n`` and ``n`` bytes;
 - ``Fault.stall()``: read the request, never answer; ``Fault.stall_body(n)``: send the head and
   ``n`` body bytes, then nothing more;
-- ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself.
+- ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself;
+- ``Fault.answer(status, headers)``: answer ``status`` with ``headers`` itself (a 503 burst, a
+  429 with ``Retry-After``); the upstream is not asked;
+- ``Fault.hang_up()``: read the request, close the connection without a response byte.
 
 Body faults act only on 200/206 answers with a ``Content-Length``; anything else passes. Every
 request is recorded (`SeenRequest`: line, headers, the fault applied, the upstream status) so
@@ -62,6 +65,8 @@ class FaultKind(enum.Enum):
     STALL = "stall"
     STALL_BODY = "stall-body"
     REDIRECT = "redirect"
+    ANSWER = "answer"
+    HANG_UP = "hang-up"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,8 @@ class Fault:
     kind: FaultKind
     offset: int | None = None  # body offset the fault acts at (None: the middle, for FLIP)
     location: str = ""  # REDIRECT: base URL the target is appended to
+    status: int = 0  # ANSWER: the status answered
+    headers: tuple[tuple[str, str], ...] = ()  # ANSWER: extra response headers
 
     @classmethod
     def passthrough(cls) -> Fault:
@@ -99,6 +106,14 @@ class Fault:
     @classmethod
     def redirect(cls, base: str) -> Fault:
         return cls(FaultKind.REDIRECT, location=base.rstrip("/"))
+
+    @classmethod
+    def answer(cls, status: int, headers: Sequence[tuple[str, str]] = ()) -> Fault:
+        return cls(FaultKind.ANSWER, status=status, headers=tuple(headers))
+
+    @classmethod
+    def hang_up(cls) -> Fault:
+        return cls(FaultKind.HANG_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +386,14 @@ class FaultProxy(LoopbackService):
         if fault.kind is FaultKind.STALL:
             self._stopping.wait(self.stall_limit)
             return False
+        if fault.kind is FaultKind.HANG_UP:
+            return False
+        if fault.kind is FaultKind.ANSWER:
+            body = f"injected {fault.status}".encode("ascii")
+            lines = [*fault.headers, ("Content-Length", str(len(body)))]
+            client.sendall(_build_head(f"HTTP/1.1 {fault.status} Injected", lines) + body)
+            self._set_status(index, fault.status)
+            return True
         if fault.kind is FaultKind.REDIRECT:
             location = fault.location + target
             client.sendall(
