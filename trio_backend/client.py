@@ -1,6 +1,8 @@
 """The async API users call: :func:`open_client` and :class:`RegistryClient`.
 
 No method takes a ``timeout=``: wrap calls in ``trio.move_on_after`` / ``trio.fail_after``.
+Each single wait (connect, TLS handshake, response head, idle reads) is bounded by the
+:class:`~trio_backend.timeouts.Timeouts` given to :func:`open_client`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sansio_registry.signature import Signature
 from trio_backend.blob import BlobStream
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
 from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
 
 __all__ = ["RegistryClient", "open_client"]
@@ -190,8 +193,11 @@ class RegistryClient:
 
 @asynccontextmanager
 async def open_client(
-    config: ClientConfig | None = None, *, tls: TLSConfig | None = None
+    config: ClientConfig | None = None,
+    *,
+    tls: TLSConfig | None = None,
+    timeouts: Timeouts | None = None,
 ) -> AsyncIterator[RegistryClient]:
     """Open a client; its connections are closed when the block ends."""
-    async with ConnectionPool(tls=tls or TLSConfig()) as pool:
+    async with ConnectionPool(tls=tls or TLSConfig(), timeouts=timeouts) as pool:
         yield RegistryClient(pool, config or ClientConfig())

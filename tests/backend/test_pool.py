@@ -12,6 +12,7 @@ from sansio_registry.http import Headers, Origin, Purpose, Request
 from tests.backend.loopback import Exchange, serve, trio_test
 from trio_backend.http11 import CHUNK_SIZE
 from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.timeouts import Timeouts
 
 
 def req(url: str, *, method: str = "GET", body: bytes = b"", max_body: int = 1 << 20) -> Request:
@@ -89,15 +90,16 @@ async def test_stale_idle_connection_head_is_retried() -> None:
 
 @pytest.mark.parametrize("method", ["POST", "DELETE", "PUT"])
 @trio_test
-async def test_stale_idle_connection_is_not_retried_for_other_methods(method: str) -> None:
+async def test_stale_idle_connection_is_retried_for_any_method(method: str) -> None:
+    """The server closed the idle connection without reading the request: send it again."""
     async with serve(close_after_first_response) as srv, ConnectionPool() as pool:
         await pool.fetch(req(srv.url("/1")))
         await srv.wait_closed(1)
-        with pytest.raises(TransportError):
-            await pool.fetch(req(srv.url("/2"), method=method, body=b"data"))
+        resp = await pool.fetch(req(srv.url("/2"), method=method, body=b"data"))
         stats = pool.statistics()
-    assert stats.retries == 0 and stats.connections_opened == 1
-    assert len(srv.requests) == 1
+    assert resp.status == 200
+    assert stats.retries == 1 and stats.connections_opened == 2
+    assert [(r.method, r.target, r.body) for r in srv.requests[1:]] == [(method, "/2", b"data")]
 
 
 @trio_test
@@ -171,7 +173,7 @@ async def test_open_streams_body_and_returns_connection_at_end() -> None:
         await ex.respond(200, body=body)
 
     async with serve(handler) as srv, ConnectionPool() as pool:
-        async with pool.open_response(req(srv.url())) as resp:
+        async with await pool.open(req(srv.url())) as resp:
             assert resp.head.status == 200
             assert resp.head.headers.get("Content-Length") == str(len(body))
             got = bytearray()
@@ -211,7 +213,7 @@ async def test_closing_a_stream_early_closes_its_connection() -> None:
         await ex.stall()
 
     async with serve(handler) as srv, ConnectionPool() as pool:
-        async with pool.open_response(req(srv.url())) as resp:
+        async with await pool.open(req(srv.url())) as resp:
             assert await resp.receive_some(10) == b"x" * 10
         stats = pool.statistics()
         assert stats.idle == () and stats.active == 0
@@ -245,7 +247,7 @@ async def test_stream_cut_mid_body_raises_transport_error() -> None:
         await ex.close()
 
     async with serve(handler) as srv, ConnectionPool() as pool:
-        async with pool.open_response(req(srv.url())) as resp:
+        async with await pool.open(req(srv.url())) as resp:
             received = 0
             with pytest.raises(TransportError, match="mid-body"):
                 while chunk := await resp.receive_some():
@@ -269,7 +271,7 @@ async def test_streaming_64_mib_keeps_memory_bounded() -> None:
         tracemalloc.start()
         try:
             total = 0
-            async with pool.open_response(req(srv.url())) as resp:
+            async with await pool.open(req(srv.url())) as resp:
                 async for chunk in resp:
                     total += len(chunk)
             _, peak = tracemalloc.get_traced_memory()
@@ -303,8 +305,8 @@ def test_negative_idle_cap_is_refused() -> None:
 
 
 @trio_test
-async def test_connect_timeout_turns_a_stalled_tls_handshake_into_transport_error() -> None:
-    """A peer that accepts TCP but never speaks TLS fails after connect_timeout, cleanly."""
+async def test_handshake_deadline_turns_a_stalled_tls_handshake_into_transport_error() -> None:
+    """A peer that accepts TCP but never speaks TLS fails after the handshake deadline, cleanly."""
     listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
     port = listener.socket.getsockname()[1]
     accepted: list[trio.SocketStream] = []
@@ -314,7 +316,10 @@ async def test_connect_timeout_turns_a_stalled_tls_handshake_into_transport_erro
         await trio.sleep_forever()
 
     with trio.fail_after(10):
-        async with trio.open_nursery() as nursery, ConnectionPool(connect_timeout=0.3) as pool:
+        async with (
+            trio.open_nursery() as nursery,
+            ConnectionPool(timeouts=Timeouts(tls_handshake=0.3)) as pool,
+        ):
             nursery.start_soon(accept_and_sit)
             with pytest.raises(TransportError, match=r"timed out after 0\.3 s"):
                 await pool.fetch(req(f"https://127.0.0.1:{port}/v2/"))
