@@ -74,11 +74,18 @@ class CLIResult:
         )
 
 
+#: The checkout under test: first on the child's path, ahead of any (editable) install
+#: pointing at another checkout.
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
 def cli_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The process environment minus machine-specific settings, rooted in ``home``."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    path = [_SOURCE_ROOT, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env.update(
         {
+            "PYTHONPATH": os.pathsep.join(path),
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / "config"),
             "XDG_RUNTIME_DIR": str(home / "run"),
