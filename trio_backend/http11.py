@@ -209,7 +209,7 @@ class HTTP11Connection:
 
     async def receive_head(self) -> ResponseHead:
         """Wait for the final response head (1xx informational responses are skipped)."""
-        with trio.move_on_after(self.head_timeout) as scope:
+        with trio.move_on_after(self.head_timeout):
             return await self._receive_head()
         self.timed_out = True
         self.close_now()

@@ -16,7 +16,9 @@ without that header, so the client's own connection stays keep-alive as with the
 - ``Fault.short(n)``: a complete but short answer: ``Content-Length: n`` and ``n`` bytes;
 - ``Fault.stall()``: read the request, never answer; ``Fault.stall_body(n)``: send the head and
   ``n`` body bytes, then nothing more;
-- ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself.
+- ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself;
+- ``Fault.drip(step, pause)``: the whole body, ``step`` bytes at a time with ``pause``
+  seconds between pieces (a slow but moving transfer).
 
 Body faults act only on 200/206 answers with a ``Content-Length``; anything else passes. Every
 request is recorded (`SeenRequest`: line, headers, the fault applied, the upstream status) so
@@ -62,6 +64,7 @@ class FaultKind(enum.Enum):
     STALL = "stall"
     STALL_BODY = "stall-body"
     REDIRECT = "redirect"
+    DRIP = "drip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class Fault:
     kind: FaultKind
     offset: int | None = None  # body offset the fault acts at (None: the middle, for FLIP)
     location: str = ""  # REDIRECT: base URL the target is appended to
+    pause: float = 0.0  # DRIP: seconds between pieces of ``offset`` bytes
 
     @classmethod
     def passthrough(cls) -> Fault:
@@ -95,6 +99,10 @@ class Fault:
     @classmethod
     def stall_body(cls, after: int) -> Fault:
         return cls(FaultKind.STALL_BODY, after)
+
+    @classmethod
+    def drip(cls, step: int, pause: float) -> Fault:
+        return cls(FaultKind.DRIP, step, pause=pause)
 
     @classmethod
     def redirect(cls, base: str) -> Fault:
@@ -428,6 +436,13 @@ class FaultProxy(LoopbackService):
             self._pump(upstream, client, ubuf, keep_bytes)
             return False  # the rest is still upstream; start afresh on a new connection
         client.sendall(_build_head(status_line, keep))
+        if fault.kind is FaultKind.DRIP:
+            step = max(1, fault.offset or 1)
+            for start in range(0, length, step):
+                if start and self._stopping.wait(fault.pause):
+                    return False
+                self._pump(upstream, client, ubuf, min(step, length - start))
+            return True
         if fault.kind is FaultKind.FLIP:
             at = length // 2 if fault.offset is None else min(fault.offset, max(length - 1, 0))
             self._pump(upstream, client, ubuf, length, flip_at=at)
@@ -461,6 +476,7 @@ class FaultProxy(LoopbackService):
                         return
                     raise _Closed("upstream EOF in body")
             if limit is not None and sent + len(data) > limit:
+                buf[:0] = data[limit - sent :]  # the rest stays for the next call
                 data = data[: limit - sent]
             if flip_at is not None and sent <= flip_at < sent + len(data):
                 mutable = bytearray(data)
