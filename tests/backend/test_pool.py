@@ -88,7 +88,16 @@ async def test_stale_idle_connection_head_is_retried() -> None:
     assert resp.status == 200 and pool.statistics().retries == 1
 
 
-@pytest.mark.parametrize("method", ["POST", "DELETE", "PUT"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        pytest.param(
+            "POST", marks=pytest.mark.fault("connections", "reused-connection POST re-sent")
+        ),
+        "DELETE",
+        "PUT",
+    ],
+)
 @trio_test
 async def test_stale_idle_connection_is_retried_for_any_method(method: str) -> None:
     """The server closed the idle connection without reading the request: send it again."""
@@ -329,3 +338,91 @@ async def test_handshake_deadline_turns_a_stalled_tls_handshake_into_transport_e
     for stream in accepted:
         await stream.aclose()
     assert len(accepted) == 1
+
+
+@pytest.mark.fault("connections", "idle pooled connection expires")
+@trio_test
+async def test_idle_connection_older_than_its_lifetime_is_not_reused() -> None:
+    async with serve(ok) as srv, ConnectionPool(timeouts=Timeouts(idle_connection=0.2)) as pool:
+        await pool.fetch(req(srv.url("/1")))
+        await pool.fetch(req(srv.url("/2")))  # at once: reused
+        await trio.sleep(0.3)
+        await pool.fetch(req(srv.url("/3")))  # idle too long: a fresh connection
+        stats = pool.statistics()
+        await srv.wait_closed(1)
+    assert [r.connection for r in srv.requests] == [1, 1, 2]
+    assert stats.connections_opened == 2 and stats.retries == 0
+
+
+@pytest.mark.fault("deadlines", "response head never sent (loopback)")
+@trio_test
+async def test_response_head_deadline() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.stall()
+
+    limits = Timeouts(response_header=0.2)
+    async with serve(handler) as srv, ConnectionPool(timeouts=limits) as pool:
+        started = trio.current_time()
+        with pytest.raises(TransportError, match=r"no response head within 0\.2 s"):
+            await pool.fetch(req(srv.url()))
+        assert trio.current_time() - started < 2
+        assert pool.statistics().active == 0
+        await srv.wait_closed(1)
+
+
+@pytest.mark.fault("deadlines", "body stalls after the head (loopback)")
+@trio_test
+async def test_idle_deadline_between_body_bytes() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", "1000")])
+        await ex.send_data(b"x" * 10)
+        await ex.stall()
+
+    async with serve(handler) as srv, ConnectionPool(timeouts=Timeouts(idle=0.2)) as pool:
+        async with await pool.open(req(srv.url())) as resp:
+            assert await resp.receive_some() == b"x" * 10
+            with pytest.raises(TransportError, match=r"no data for 0\.2 s"):
+                await resp.receive_some()
+        assert pool.statistics().active == 0
+        await srv.wait_closed(1)
+
+
+@trio_test
+async def test_deadline_timeouts_are_not_retried_as_stale() -> None:
+    """A reused connection whose answer never comes is a timeout, not a dropped connection."""
+
+    async def handler(ex: Exchange) -> None:
+        if ex.recorded.target == "/1":
+            await ok(ex)
+        else:
+            await ex.stall()
+
+    limits = Timeouts(response_header=0.2)
+    async with serve(handler) as srv, ConnectionPool(timeouts=limits) as pool:
+        await pool.fetch(req(srv.url("/1")))
+        with pytest.raises(TransportError, match="no response head"):
+            await pool.fetch(req(srv.url("/2")))
+        stats = pool.statistics()
+    assert stats.retries == 0 and stats.connections_opened == 1
+
+
+@trio_test
+async def test_slow_body_under_the_idle_deadline_completes() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", "10")])
+        for _ in range(10):
+            await trio.sleep(0.05)
+            await ex.send_data(b"y")
+        await ex.end()
+
+    async with serve(handler) as srv, ConnectionPool(timeouts=Timeouts(idle=0.2)) as pool:
+        started = trio.current_time()
+        resp = await pool.fetch(req(srv.url()))
+        assert trio.current_time() - started > 0.2  # longer than the idle deadline in all
+    assert resp.body == b"y" * 10
+
+
+@pytest.mark.parametrize("field", ["connect", "tls_handshake", "response_header", "idle"])
+def test_timeouts_must_be_positive(field: str) -> None:
+    with pytest.raises(LocalProtocolError, match=field):
+        Timeouts(**{field: 0.0})
