@@ -84,36 +84,40 @@ def skopeo_copy_into(lab: Lab, image: PushedImage, dest: Path) -> tuple[int, str
 # -- local disk ------------------------------------------------------------------------------
 
 
-@pytest.mark.fault("local disk", "pull into a folder of someone else's files")
-def test_folder_of_someone_elses_files_is_refused_like_skopeo(
-    plain_registry: Lab, tmp_path: Path
+def assert_refused_like_skopeo(lab: Lab, dest: Path) -> None:
+    """Our pull and skopeo's copy both refuse ``dest``, and neither changes a file there."""
+    before = files_of(dest)
+    result = pull(lab.ref(lab.images.app), dest)
+    assert_one_line_error(result, SKOPEO_REFUSAL, str(dest))
+    assert files_of(dest) == before
+    status, message = skopeo_copy_into(lab, lab.images.app, dest)
+    assert status == 1 and SKOPEO_REFUSAL in message, message
+    assert files_of(dest) == before
+
+
+@pytest.mark.parametrize(
+    "contents",
+    [
+        pytest.param(
+            {"notes.txt": b"keep me\n", "manifest.json": b"my own manifest, not an image's\n"},
+            marks=pytest.mark.fault("local disk", "pull into a folder of someone else's files"),
+            id="someone-elses-files",
+        ),
+        pytest.param(
+            {"version": b"Directory Transport Version: 1.0\n"},
+            marks=pytest.mark.fault("local disk", "pull into a folder of another dir: version"),
+            id="another-version",
+        ),
+    ],
+)
+def test_folder_that_is_not_an_image_directory_is_refused_like_skopeo(
+    contents: dict[str, bytes], plain_registry: Lab, tmp_path: Path
 ) -> None:
     dest = tmp_path / "mine"
     dest.mkdir()
-    (dest / "notes.txt").write_bytes(b"keep me\n")
-    (dest / "manifest.json").write_bytes(b"my own manifest, not an image's\n")
-    before = files_of(dest)
-    result = pull(plain_registry.ref(plain_registry.images.app), dest)
-    assert_one_line_error(result, SKOPEO_REFUSAL, str(dest))
-    assert files_of(dest) == before
-    status, message = skopeo_copy_into(plain_registry, plain_registry.images.app, dest)
-    assert status == 1 and SKOPEO_REFUSAL in message
-    assert files_of(dest) == before
-
-
-@pytest.mark.fault("local disk", "pull into a folder whose version file is not dir: 1.1")
-def test_folder_with_another_version_file_is_refused_like_skopeo(
-    plain_registry: Lab, tmp_path: Path
-) -> None:
-    dest = tmp_path / "old"
-    dest.mkdir()
-    (dest / "version").write_bytes(b"Directory Transport Version: 1.0\n")
-    before = files_of(dest)
-    result = pull(plain_registry.ref(plain_registry.images.app), dest)
-    assert_one_line_error(result, SKOPEO_REFUSAL)
-    assert files_of(dest) == before
-    status, message = skopeo_copy_into(plain_registry, plain_registry.images.app, dest)
-    assert status == 1 and SKOPEO_REFUSAL in message
+    for name, data in contents.items():
+        (dest / name).write_bytes(data)
+    assert_refused_like_skopeo(plain_registry, dest)
 
 
 @pytest.mark.fault("local disk", "pull over an earlier image directory")
