@@ -9,6 +9,7 @@ Each case is tagged ``fault(category, case)`` (the fault catalogue):
 - deadlines: a stall after the response head or mid-blob (idle deadline, resumed with
   ``Range``), a slow drip that outlasts the idle deadline and still completes, a server that
   never answers a request, a TLS ClientHello never answered;
+- connections: an OAuth2 token POST on a keep-alive connection the server dropped;
 - command line: several REFs with one failing, ``--tls-verify false``.
 
 Read-only targets and full disks must work as root (CI runs as root): the child drops the
@@ -19,6 +20,7 @@ full disk is a file-size limit (``RLIMIT_FSIZE``), which binds root too.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import resource
 import signal
@@ -27,14 +29,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trio
 
+from sansio_registry.auth import Credentials
+from sansio_registry.session import ClientConfig
 from tests.integration.test_pull_real import assert_one_line_error, files_of, leftovers, pull
 from tests.lab.cli import CLIResult, run_cli, started_cli
 from tests.lab.faultproxy import Fault, FaultKind, FaultProxy, Rule
 from tests.lab.images import Blob, PushedImage, push_schema2_image, random_layer
-from tests.lab.labs import Lab
+from tests.lab.labs import TOKEN_USERS, Lab
 from tests.lab.mirrors import SilentServer
+from tests.lab.registry import RegistryServer
 from tests.lab.skopeo import run_skopeo
+from tests.lab.token_issuer import TokenIssuer
+from trio_backend.client import open_client
 
 PROG = "sansio-registry"
 DIR_VERSION = b"Directory Transport Version: 1.1\n"
@@ -401,6 +409,45 @@ def test_tls_client_hello_never_answered_hits_handshake_deadline() -> None:
     line = result.stderr_lines[0]
     assert "TLS handshake" in line and "timed out after 1 s" in line, result.describe()
     assert result.elapsed < 10, result.describe()
+
+
+# -- connections ----------------------------------------------------------------------------
+
+
+@pytest.mark.fault("connections", "OAuth2 token POST on a connection the server closed")
+def test_token_post_on_a_closed_keep_alive_connection_is_sent_again(
+    registry_factory: Callable[..., RegistryServer],
+) -> None:
+    """The second refresh-token POST goes out on the pooled connection the token server
+    dropped after the first; it is re-sent on a fresh connection and both images read."""
+    with (
+        TokenIssuer(users=TOKEN_USERS, refresh_tokens={"rt-lab": "alice"}) as issuer,
+        FaultProxy(issuer.host) as front,
+    ):
+        auth = dataclasses.replace(issuer.registry_auth(), realm=f"{front.url}/token")
+        registry = registry_factory(auth="token", token=auth, creds=("alice", "secret"))
+        images = [push_schema2_image(registry, f"faults/{name}", "v1") for name in "ab"]
+        front.reset()
+        issuer.reset()
+        front.set_rules([Rule(Fault.close_after(), target="^/token", method="POST")])
+        config = ClientConfig(tls_verify=False, credentials=Credentials(identity_token="rt-lab"))
+
+        async def read_both() -> tuple[list[str], int]:
+            async with open_client(config) as client:
+                digests = []
+                for image in images:
+                    manifest = await client.get_manifest(f"{registry.host}/{image.repo}:v1")
+                    digests.append(str(manifest.digest))
+                return digests, client.statistics().retries
+
+        digests, retries = trio.run(read_both)
+        posts = [r for r in front.seen() if r.method == "POST"]
+        grants = [(r.method, r.grant_type, r.status) for r in issuer.requests]
+    assert digests == [image.digest for image in images]
+    assert retries == 1
+    assert [r.fault for r in posts] == [FaultKind.CLOSE_AFTER, FaultKind.PASS]
+    assert posts[0].connection != posts[1].connection
+    assert grants == [("POST", "refresh_token", 200)] * 2
 
 
 # -- command line -----------------------------------------------------------------------------

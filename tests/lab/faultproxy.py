@@ -17,6 +17,9 @@ without that header, so the client's own connection stays keep-alive as with the
 - ``Fault.stall()``: read the request, never answer; ``Fault.stall_body(n)``: send the head and
   ``n`` body bytes, then nothing more;
 - ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself;
+- ``Fault.close_after()``: answer in full, then close the client's connection without
+  saying so (a server dropping an idle keep-alive connection: the client's next request on
+  it gets no answer);
 - ``Fault.drip(step, pause)``: the whole body, ``step`` bytes at a time with ``pause``
   seconds between pieces (a slow but moving transfer).
 
@@ -65,6 +68,7 @@ class FaultKind(enum.Enum):
     STALL_BODY = "stall-body"
     REDIRECT = "redirect"
     DRIP = "drip"
+    CLOSE_AFTER = "close-after"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,10 @@ class Fault:
     @classmethod
     def stall_body(cls, after: int) -> Fault:
         return cls(FaultKind.STALL_BODY, after)
+
+    @classmethod
+    def close_after(cls) -> Fault:
+        return cls(FaultKind.CLOSE_AFTER)
 
     @classmethod
     def drip(cls, step: int, pause: float) -> Fault:
@@ -413,7 +421,8 @@ class FaultProxy(LoopbackService):
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         length = int(length_text) if length_text is not None else None
         acts = (
-            fault.kind not in (FaultKind.PASS, FaultKind.STALL, FaultKind.REDIRECT)
+            fault.kind
+            not in (FaultKind.PASS, FaultKind.STALL, FaultKind.REDIRECT, FaultKind.CLOSE_AFTER)
             and status in (200, 206)
             and length is not None
             and not no_body
@@ -427,7 +436,7 @@ class FaultProxy(LoopbackService):
             client.sendall(_build_head(status_line, keep))
             if not no_body:
                 self._pump(upstream, client, ubuf, length)
-            return True
+            return fault.kind is not FaultKind.CLOSE_AFTER
         assert length is not None
         if fault.kind is FaultKind.SHORT:
             keep_bytes = min(fault.offset or 0, length)
