@@ -18,6 +18,7 @@ import platform
 import re
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -591,6 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args)  # signal handlers can only be set from the main thread
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
         return _main(args)
