@@ -4,6 +4,8 @@ Every operation takes an image as a reference string, an :class:`ImageRef` or an
 :class:`ImageSource` (opened once: its manifest, its signatures and its blobs then come from
 the same place). Results are immutable. No method takes a ``timeout=``: wrap calls in
 ``trio.move_on_after`` / ``trio.fail_after``.
+Each single wait (connect, TLS handshake, response head, idle reads) is bounded by the
+:class:`~trio_backend.timeouts.Timeouts` given to :func:`open_client`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from trio_backend.blob import BlobStream
 from trio_backend.credential_helpers import CredentialHelpers
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
 from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
 from trio_backend.trace import ExchangeTrace, TracingTransport
 
@@ -252,12 +255,14 @@ async def open_client(
     *,
     tls: TLSConfig | None = None,
     helpers: CredentialHelpers | None = None,
+    timeouts: Timeouts | None = None,
 ) -> AsyncIterator[RegistryClient]:
     """Open a client; its connections are closed when the block ends.
 
     ``config`` decides which endpoints are verified (``tls_verify``, registries.conf
     ``insecure``); ``tls`` only supplies certificate material (CAs, client certificates);
-    ``helpers`` runs credential helpers (default: ``$PATH`` and a 30 s deadline each).
+    ``helpers`` runs credential helpers (default: ``$PATH`` and a 30 s deadline each);
+    ``timeouts`` bounds each single wait (default: :class:`Timeouts`).
     """
-    async with ConnectionPool(tls=tls or TLSConfig()) as pool:
+    async with ConnectionPool(tls=tls or TLSConfig(), timeouts=timeouts) as pool:
         yield RegistryClient(pool, config or ClientConfig(), helpers=helpers)

@@ -20,6 +20,11 @@ without that header, so the client's own connection stays keep-alive as with the
 - ``Fault.answer(status, headers)``: answer ``status`` with ``headers`` itself (a 503 burst, a
   429 with ``Retry-After``); the upstream is not asked;
 - ``Fault.hang_up()``: read the request, close the connection without a response byte.
+- ``Fault.close_after()``: answer in full, then close the client's connection without
+  saying so (a server dropping an idle keep-alive connection: the client's next request on
+  it gets no answer);
+- ``Fault.drip(step, pause)``: the whole body, ``step`` bytes at a time with ``pause``
+  seconds between pieces (a slow but moving transfer).
 
 Body faults act only on 200/206 answers with a ``Content-Length``; anything else passes. Every
 request is recorded (`SeenRequest`: line, headers, the fault applied, the upstream status) so
@@ -67,6 +72,8 @@ class FaultKind(enum.Enum):
     REDIRECT = "redirect"
     ANSWER = "answer"
     HANG_UP = "hang-up"
+    DRIP = "drip"
+    CLOSE_AFTER = "close-after"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,7 @@ class Fault:
     location: str = ""  # REDIRECT: base URL the target is appended to
     status: int = 0  # ANSWER: the status answered
     headers: tuple[tuple[str, str], ...] = ()  # ANSWER: extra response headers
+    pause: float = 0.0  # DRIP: seconds between pieces of ``offset`` bytes
 
     @classmethod
     def passthrough(cls) -> Fault:
@@ -102,6 +110,14 @@ class Fault:
     @classmethod
     def stall_body(cls, after: int) -> Fault:
         return cls(FaultKind.STALL_BODY, after)
+
+    @classmethod
+    def close_after(cls) -> Fault:
+        return cls(FaultKind.CLOSE_AFTER)
+
+    @classmethod
+    def drip(cls, step: int, pause: float) -> Fault:
+        return cls(FaultKind.DRIP, step, pause=pause)
 
     @classmethod
     def redirect(cls, base: str) -> Fault:
@@ -391,8 +407,8 @@ class FaultProxy(LoopbackService):
         if fault.kind is FaultKind.ANSWER:
             body = f"injected {fault.status}".encode("ascii")
             lines = [*fault.headers, ("Content-Length", str(len(body)))]
+            self._set_status(index, fault.status)  # before the client can see the answer
             client.sendall(_build_head(f"HTTP/1.1 {fault.status} Injected", lines) + body)
-            self._set_status(index, fault.status)
             return True
         if fault.kind is FaultKind.REDIRECT:
             location = fault.location + target
@@ -428,7 +444,8 @@ class FaultProxy(LoopbackService):
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         length = int(length_text) if length_text is not None else None
         acts = (
-            fault.kind not in (FaultKind.PASS, FaultKind.STALL, FaultKind.REDIRECT)
+            fault.kind
+            not in (FaultKind.PASS, FaultKind.STALL, FaultKind.REDIRECT, FaultKind.CLOSE_AFTER)
             and status in (200, 206)
             and length is not None
             and not no_body
@@ -442,7 +459,7 @@ class FaultProxy(LoopbackService):
             client.sendall(_build_head(status_line, keep))
             if not no_body:
                 self._pump(upstream, client, ubuf, length)
-            return True
+            return fault.kind is not FaultKind.CLOSE_AFTER
         assert length is not None
         if fault.kind is FaultKind.SHORT:
             keep_bytes = min(fault.offset or 0, length)
@@ -451,6 +468,13 @@ class FaultProxy(LoopbackService):
             self._pump(upstream, client, ubuf, keep_bytes)
             return False  # the rest is still upstream; start afresh on a new connection
         client.sendall(_build_head(status_line, keep))
+        if fault.kind is FaultKind.DRIP:
+            step = max(1, fault.offset or 1)
+            for start in range(0, length, step):
+                if start and self._stopping.wait(fault.pause):
+                    return False
+                self._pump(upstream, client, ubuf, min(step, length - start))
+            return True
         if fault.kind is FaultKind.FLIP:
             at = length // 2 if fault.offset is None else min(fault.offset, max(length - 1, 0))
             self._pump(upstream, client, ubuf, length, flip_at=at)
@@ -484,6 +508,7 @@ class FaultProxy(LoopbackService):
                         return
                     raise _Closed("upstream EOF in body")
             if limit is not None and sent + len(data) > limit:
+                buf[:0] = data[limit - sent :]  # the rest stays for the next call
                 data = data[: limit - sent]
             if flip_at is not None and sent <= flip_at < sent + len(data):
                 mutable = bytearray(data)
