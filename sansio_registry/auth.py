@@ -39,6 +39,7 @@ from sansio_registry.http import (
     parse_http_date,
 )
 from sansio_registry.response_errors import simple_error
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = [
     "MIN_TOKEN_LIFETIME",
@@ -234,11 +235,15 @@ def token_request(
     *,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Request:
     """The token request for ``challenge``: the OAuth2 POST flow with an identity token, else GET.
 
     Refuses (RemoteProtocolError) to send a password or refresh token to a plain-``http://``
     realm unless ``allow_insecure_realm`` (the registry itself being insecure implies it).
+    The realm's TLS is verified as ``policy`` says for its origin; the request carries no
+    registry ``Authorization`` (only the realm's own Basic credentials) and its redirects are
+    not followed, so credentials reach the realm's origin only.
     """
     realm = challenge.get("realm")
     if realm is None:
@@ -280,6 +285,7 @@ def token_request(
             body=_form_encode(params).encode("ascii"),
             max_body=MAX_TOKEN_BODY,
             coalesce_key=key,
+            tls_verify=policy.verifies(origin),
         )
     if creds.username and creds.password:
         headers.append(("Authorization", basic_authorization(creds)))
@@ -289,6 +295,7 @@ def token_request(
         headers=Headers.of(headers),
         max_body=MAX_TOKEN_BODY,
         coalesce_key=key,
+        tls_verify=policy.verifies(origin),
     )
 
 
@@ -461,6 +468,7 @@ def bearer_token(
     now: float,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Steps[str]:
     """Sub-flow: the bearer token to send (SPEC §7.3).
 
@@ -479,6 +487,7 @@ def bearer_token(
         creds,
         user_agent=user_agent,
         allow_insecure_realm=allow_insecure_realm,
+        policy=policy,
     )
     resp = yield from fetch(request)
     token = parse_token_response(resp, context=token_error_context(creds), request=request)
@@ -495,6 +504,7 @@ def authorization(
     now: float,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Steps[str | None]:
     """Sub-flow: the ``Authorization`` value for a registry request, or ``None`` (SPEC §7.2).
 
@@ -513,5 +523,6 @@ def authorization(
         now=now,
         user_agent=user_agent,
         allow_insecure_realm=allow_insecure_realm,
+        policy=policy,
     )
     return f"Bearer {token}"

@@ -20,6 +20,7 @@ from sansio_registry.flow import Steps, fetch
 from sansio_registry.flows.exchange import retry_429
 from sansio_registry.http import Headers, Request, status_text
 from sansio_registry.state import PingResult
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = ["API_VERSION_HEADER", "PingResult", "ping"]
 
@@ -27,8 +28,13 @@ API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
 _PING_MAX_BODY = 64 * 1024
 
 
-def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
-    """Sub-flow: ping ``host`` (``host[:port]`` as connected to); never sends credentials."""
+def ping(
+    host: str, *, insecure: bool, user_agent: str, policy: UrlPolicy = STRICT_POLICY
+) -> Steps[PingResult]:
+    """Sub-flow: ping ``host`` (``host[:port]`` as connected to); never sends credentials.
+
+    ``policy`` checks and verifies where redirects lead.
+    """
     schemes = ("https", "http") if insecure else ("https",)
     error: RegistryClientError | None = None
     for scheme in schemes:
@@ -43,7 +49,7 @@ def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
             coalesce_key=("ping", scheme, host, insecure),
         )
         try:
-            response = yield from retry_429(request, fetch)
+            response = yield from retry_429(request, fetch, policy)
         except TransportError as exc:
             error = exc
             continue

@@ -33,6 +33,7 @@ from sansio_registry.flows.exchange import Exchange, retry_429
 from sansio_registry.flows.ping import API_VERSION_HEADER, ping
 from sansio_registry.http import Headers, Request, Response, ResponseHead
 from sansio_registry.state import PingResult, RegistryState
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = ["Endpoint", "ensure_ping", "send", "send_streamed"]
 
@@ -55,6 +56,8 @@ class Endpoint:
     actions: str = "pull"
     #: A registries.conf mirror rather than the primary location (for error reports).
     is_mirror: bool = False
+    #: How URLs the registry sends (redirects, token realms) are checked and verified.
+    policy: UrlPolicy = dataclasses.field(default=STRICT_POLICY, repr=False)
 
     @property
     def scope(self) -> Scope:
@@ -69,7 +72,10 @@ def ensure_ping(endpoint: Endpoint, state: RegistryState) -> Steps[PingResult]:
     if known is not None:
         return known
     result = yield from ping(
-        endpoint.host, insecure=endpoint.insecure, user_agent=endpoint.user_agent
+        endpoint.host,
+        insecure=endpoint.insecure,
+        user_agent=endpoint.user_agent,
+        policy=endpoint.policy,
     )
     state.pings[key] = result
     return result
@@ -144,6 +150,7 @@ def _send(
             now=state.now,
             user_agent=endpoint.user_agent,
             allow_insecure_realm=endpoint.insecure,
+            policy=endpoint.policy,
         )
         lines = [API_VERSION_HEADER, *headers, ("User-Agent", endpoint.user_agent)]
         if authorization is not None:
@@ -155,7 +162,7 @@ def _send(
             max_body=max_body,
             tls_verify=not endpoint.insecure,
         )
-        response = yield from retry_429(request, exchange)
+        response = yield from retry_429(request, exchange, endpoint.policy)
         bearer = authorization is not None and authorization.startswith("Bearer ")
         if response.status != 401 or retried or not bearer or creds.registry_token:
             return response
