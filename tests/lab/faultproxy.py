@@ -18,6 +18,9 @@ without that header, so the client's own connection stays keep-alive as with the
   ``n`` body bytes, then nothing more;
 - ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself.
 
+``tls=`` (a server `ssl.SSLContext`) makes the proxy listen with HTTPS (the upstream stays
+plain HTTP): an https origin for redirect tests.
+
 Body faults act only on 200/206 answers with a ``Content-Length``; anything else passes. Every
 request is recorded (`SeenRequest`: line, headers, the fault applied, the upstream status) so
 a test can assert e.g. the ``Range`` of a resumed request. All waits are bounded; stalls end
@@ -31,6 +34,7 @@ import dataclasses
 import enum
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -219,8 +223,10 @@ class FaultProxy(LoopbackService):
         *,
         io_timeout: float = 30.0,
         stall_limit: float = 60.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.upstream = upstream
+        self.tls = tls
         self.io_timeout = io_timeout
         self.stall_limit = stall_limit
         self.port = 0
@@ -339,10 +345,16 @@ class FaultProxy(LoopbackService):
 
     # -- one client connection ---------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}"
+
     def _serve(self, client: socket.socket, number: int) -> None:
         client.settimeout(self.io_timeout)
         buf = bytearray()
         try:
+            if self.tls is not None:
+                client = self._handshake(client)
             while not self._stopping.is_set():
                 if not self._exchange(client, buf, number):
                     return
@@ -353,6 +365,15 @@ class FaultProxy(LoopbackService):
             return
         finally:
             self._untrack(client)
+
+    def _handshake(self, client: socket.socket) -> socket.socket:
+        """The TLS server side of ``client`` (tracked in its place, so `stop` closes it)."""
+        assert self.tls is not None
+        wrapped = self.tls.wrap_socket(client, server_side=True)
+        with self._lock:
+            self._socks.discard(client)
+            self._socks.add(wrapped)
+        return wrapped
 
     def _exchange(self, client: socket.socket, buf: bytearray, number: int) -> bool:
         """One request/response; False when the client connection must end."""
