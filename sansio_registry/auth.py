@@ -42,6 +42,7 @@ from sansio_registry.response_errors import simple_error
 from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = [
+    "MAX_CACHED_TOKENS",
     "MIN_TOKEN_LIFETIME",
     "BearerToken",
     "Challenge",
@@ -408,10 +409,16 @@ def parse_token_response(
 # Token cache and the auth sub-flows
 
 
+#: Tokens one client keeps (one per realm, service, scopes and account); past it the oldest
+#: goes first.
+MAX_CACHED_TOKENS: Final = 256
+
+
 class TokenCache:
     """Bearer tokens by :class:`TokenKey`; never hands out an expired one.
 
-    A plain object, shared by the flows of one client; ``now`` is always passed in.
+    A plain object, shared by the flows of one client; ``now`` is always passed in. Holds at
+    most :data:`MAX_CACHED_TOKENS`.
     """
 
     __slots__ = ("_tokens",)
@@ -430,7 +437,11 @@ class TokenCache:
         return token
 
     def put(self, key: TokenKey, token: BearerToken) -> None:
-        """Remember ``token`` under ``key`` (replacing any older one)."""
+        """Remember ``token`` under ``key`` (replacing any older one; the oldest goes when
+        full)."""
+        self._tokens.pop(key, None)
+        if len(self._tokens) >= MAX_CACHED_TOKENS:
+            del self._tokens[next(iter(self._tokens))]
         self._tokens[key] = token
 
     def invalidate(self, key: TokenKey, rejected: str | None = None) -> None:

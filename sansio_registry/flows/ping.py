@@ -18,14 +18,13 @@ from sansio_registry.auth import parse_challenges
 from sansio_registry.errors import RegistryClientError, TransportError, response_error_class
 from sansio_registry.flow import Steps, fetch
 from sansio_registry.flows.exchange import retry_429
-from sansio_registry.http import Headers, Request, status_text
+from sansio_registry.http import MAX_PING_BODY, Headers, Request, status_text
 from sansio_registry.state import PingResult
 from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = ["API_VERSION_HEADER", "PingResult", "ping"]
 
 API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
-_PING_MAX_BODY = 64 * 1024
 
 
 def ping(
@@ -42,7 +41,7 @@ def ping(
             method="GET",
             url=f"{scheme}://{host}/v2/",
             headers=Headers((API_VERSION_HEADER, ("User-Agent", user_agent))),
-            max_body=_PING_MAX_BODY,
+            max_body=MAX_PING_BODY,
             tls_verify=not insecure,
             # Concurrent first requests to one registry share one ping (the shell
             # single-flights requests with equal keys).
