@@ -189,6 +189,10 @@ def test_any_redirect_chain_keeps_credentials_and_tls_where_they_belong(
 # -- every flow applies it -------------------------------------------------------------------
 
 
+MANIFEST_OK = reply(200, MANIFEST, ("Content-Type", OCI))
+MANIFEST_GET = Expect("GET", f"https://{H}/v2/ns/app/manifests/v1", MANIFEST_OK)
+
+
 def _config(**kw: object) -> ClientConfig:
     return ClientConfig(user_agent="ua", **kw)  # type: ignore[arg-type]
 
@@ -202,7 +206,7 @@ def test_an_insecure_registry_redirect_to_another_origin_is_verified() -> None:
                 f"https://{H}/v2/ns/app/manifests/v1",
                 reply(307, b"", ("Location", "https://cdn.test/m")),
             ),
-            Expect("GET", "https://cdn.test/m", reply(200, MANIFEST, ("Content-Type", OCI))),
+            Expect("GET", "https://cdn.test/m", MANIFEST_OK),
         ]
     )
     config = _config(registries=insecure(H))
@@ -237,11 +241,7 @@ def test_a_token_realm_is_verified_as_its_own_origin(
                 reply(200, token),
                 absent=("Authorization",),
             ),
-            Expect(
-                "GET",
-                f"https://{H}/v2/ns/app/manifests/v1",
-                reply(200, MANIFEST, ("Content-Type", OCI)),
-            ),
+            MANIFEST_GET,
         ]
     )
     ref = ImageRef.parse(f"{H}/ns/app:v1")
@@ -277,11 +277,7 @@ def test_a_lookaside_is_verified_as_its_own_origin() -> None:
     opening = Transcript(
         [
             Expect("GET", f"https://{H}/v2/", reply(200)),
-            Expect(
-                "GET",
-                f"https://{H}/v2/ns/app/manifests/v1",
-                reply(200, MANIFEST, ("Content-Type", OCI)),
-            ),
+            MANIFEST_GET,
         ]
     )
     source = run_sync(open_image(ref, config=config, state=state), opening)
