@@ -42,8 +42,10 @@ from sansio_registry.http import (
 )
 from sansio_registry.response_errors import simple_error
 from sansio_registry.retry_policy import RetryPolicy
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = [
+    "MAX_CACHED_TOKENS",
     "MIN_TOKEN_LIFETIME",
     "BearerToken",
     "Challenge",
@@ -237,11 +239,16 @@ def token_request(
     *,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Request:
     """The token request for ``challenge``: the OAuth2 POST flow with an identity token, else GET.
 
     Refuses (RemoteProtocolError) to send a password or refresh token to a plain-``http://``
     realm unless ``allow_insecure_realm`` (the registry itself being insecure implies it).
+    The realm's TLS is verified as ``policy`` says for its origin; the request carries no
+    registry ``Authorization`` (only the realm's own Basic credentials). Its redirects are
+    followed by the same rules as every request's: the Basic credentials never reach another
+    origin, and an OAuth2 POST's body is never sent there.
     """
     realm = challenge.get("realm")
     if realm is None:
@@ -285,6 +292,7 @@ def token_request(
             coalesce_key=key,
             # Asking for a token changes nothing on the server: safe to resend (RFC 6749 §6).
             idempotent=True,
+            tls_verify=policy.verifies(origin),
         )
     if creds.username and creds.password:
         headers.append(("Authorization", basic_authorization(creds)))
@@ -295,6 +303,7 @@ def token_request(
         max_body=MAX_TOKEN_BODY,
         coalesce_key=key,
         idempotent=True,
+        tls_verify=policy.verifies(origin),
     )
 
 
@@ -407,10 +416,16 @@ def parse_token_response(
 # Token cache and the auth sub-flows
 
 
+#: Tokens one client keeps (one per realm, service, scopes and account); past it the oldest
+#: goes first.
+MAX_CACHED_TOKENS: Final = 256
+
+
 class TokenCache:
     """Bearer tokens by :class:`TokenKey`; never hands out an expired one.
 
-    A plain object, shared by the flows of one client; ``now`` is always passed in.
+    A plain object, shared by the flows of one client; ``now`` is always passed in. Holds at
+    most :data:`MAX_CACHED_TOKENS`.
     """
 
     __slots__ = ("_tokens",)
@@ -429,7 +444,11 @@ class TokenCache:
         return token
 
     def put(self, key: TokenKey, token: BearerToken) -> None:
-        """Remember ``token`` under ``key`` (replacing any older one)."""
+        """Remember ``token`` under ``key`` (replacing any older one; the oldest goes when
+        full)."""
+        self._tokens.pop(key, None)
+        if len(self._tokens) >= MAX_CACHED_TOKENS:
+            del self._tokens[next(iter(self._tokens))]
         self._tokens[key] = token
 
     def invalidate(self, key: TokenKey, rejected: str | None = None) -> None:
@@ -468,6 +487,7 @@ def bearer_token(
     user_agent: str,
     allow_insecure_realm: bool = False,
     retry: RetryPolicy | None = None,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Steps[str]:
     """Sub-flow: the bearer token to send (SPEC §7.3).
 
@@ -487,8 +507,9 @@ def bearer_token(
         creds,
         user_agent=user_agent,
         allow_insecure_realm=allow_insecure_realm,
+        policy=policy,
     )
-    resp = yield from retrying(request, fetch, retry or RetryPolicy())
+    resp = yield from retrying(request, fetch, retry or RetryPolicy(), policy)
     token = parse_token_response(resp, context=token_error_context(creds), request=request)
     cache.put(key, token)
     return token.token
@@ -504,6 +525,7 @@ def authorization(
     user_agent: str,
     allow_insecure_realm: bool = False,
     retry: RetryPolicy | None = None,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Steps[str | None]:
     """Sub-flow: the ``Authorization`` value for a registry request, or ``None`` (SPEC §7.2).
 
@@ -523,5 +545,6 @@ def authorization(
         user_agent=user_agent,
         allow_insecure_realm=allow_insecure_realm,
         retry=retry,
+        policy=policy,
     )
     return f"Bearer {token}"

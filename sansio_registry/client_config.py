@@ -20,6 +20,7 @@ from sansio_registry.errors import RegistryClientError
 from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
 from sansio_registry.retry_policy import RetryPolicy
+from sansio_registry.url_policy import UrlPolicy
 
 __all__ = ["DEFAULT_USER_AGENT", "ClientConfig"]
 
@@ -107,6 +108,11 @@ class ClientConfig:
         return tuple(
             r for r in refs if not (self.credentials is not None and r.domain == ref.domain)
         )
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        """Which origins servers may send the client to are verified (TLS per origin)."""
+        return UrlPolicy(tls_verify=self.tls_verify, registries=self.registries)
 
     def is_insecure(self, source_insecure: bool) -> bool:
         """Whether an endpoint may skip TLS verification and fall back to plain HTTP."""

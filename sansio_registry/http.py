@@ -22,6 +22,7 @@ __all__ = [
     "MAX_DELETE_BODY",
     "MAX_ERROR_BODY",
     "MAX_MANIFEST_BODY",
+    "MAX_PING_BODY",
     "MAX_SIGNATURE_BODY",
     "MAX_TOKEN_BODY",
     "Headers",
@@ -42,6 +43,7 @@ MAX_SIGNATURE_BODY: Final = 4 * 1024 * 1024
 MAX_TOKEN_BODY: Final = 1024 * 1024
 MAX_DELETE_BODY: Final = 1024 * 1024
 MAX_ERROR_BODY: Final = 1024 * 1024
+MAX_PING_BODY: Final = 64 * 1024
 
 _DIGITS: Final = re.compile(r"[0-9]+")
 #: Methods resent without an explicit mark (RFC 9110 §9.2.1: safe, hence idempotent).

@@ -78,11 +78,18 @@ def blobs_of(manifest: Manifest) -> tuple[BlobSpec, ...]:
     specs: list[BlobSpec] = []
     if isinstance(document, ImageManifest):
         config = document.config
-        specs.append(BlobSpec(Digest.parse(config.digest), config.size))
+        specs.append(BlobSpec(Digest.parse(config.digest, remote=True), config.size))
         for layer in document.layers:
-            specs.append(BlobSpec(Digest.parse(layer.digest), layer.size, tuple(layer.urls or ())))
+            specs.append(
+                BlobSpec(
+                    Digest.parse(layer.digest, remote=True), layer.size, tuple(layer.urls or ())
+                )
+            )
     elif isinstance(document, Schema1Manifest):
-        specs.extend(BlobSpec(Digest.parse(layer.blob_sum), None) for layer in document.fs_layers)
+        specs.extend(
+            BlobSpec(Digest.parse(layer.blob_sum, remote=True), None)
+            for layer in document.fs_layers
+        )
     else:
         raise RemoteProtocolError(f"{manifest.media_type} is not a single-image manifest")
     seen: set[Digest] = set()

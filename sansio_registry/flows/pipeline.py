@@ -35,6 +35,7 @@ from sansio_registry.flows.ping import API_VERSION_HEADER, ping
 from sansio_registry.http import Headers, Request, Response, ResponseHead
 from sansio_registry.retry_policy import RetryPolicy
 from sansio_registry.state import PingResult, RegistryState
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = ["Endpoint", "ensure_ping", "send", "send_streamed"]
 
@@ -59,6 +60,8 @@ class Endpoint:
     is_mirror: bool = False
     #: How requests to this endpoint (and its token realm) are retried.
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    #: How URLs the registry sends (redirects, token realms) are checked and verified.
+    policy: UrlPolicy = dataclasses.field(default=STRICT_POLICY, repr=False)
 
     @property
     def scope(self) -> Scope:
@@ -78,6 +81,7 @@ def ensure_ping(endpoint: Endpoint, state: RegistryState) -> Steps[PingResult]:
         user_agent=endpoint.user_agent,
         retry=endpoint.retry,
         fallback=endpoint.is_mirror,
+        urls=endpoint.policy,
     )
     state.pings[key] = result
     return result
@@ -153,6 +157,7 @@ def _send(
             user_agent=endpoint.user_agent,
             allow_insecure_realm=endpoint.insecure,
             retry=endpoint.retry,
+            policy=endpoint.policy,
         )
         lines = [API_VERSION_HEADER, *headers, ("User-Agent", endpoint.user_agent)]
         if authorization is not None:
@@ -164,7 +169,7 @@ def _send(
             max_body=max_body,
             tls_verify=not endpoint.insecure,
         )
-        response = yield from retrying(request, exchange, endpoint.retry)
+        response = yield from retrying(request, exchange, endpoint.retry, endpoint.policy)
         bearer = authorization is not None and authorization.startswith("Bearer ")
         if response.status != 401 or retried or not bearer or creds.registry_token:
             return response

@@ -186,7 +186,6 @@ def test_bearer_token_is_fetched_with_the_repository_scope_and_sent_on_the_blob_
     [
         (f"https://{CDN}/storage/blob?sig=abc", False),
         (f"https://{H}:8443/other", False),  # another port is another origin
-        (f"http://{H}/v2/ns/app/plain", False),  # another scheme too
         ("/v2/ns/app/moved", True),  # same origin (relative)
         (f"https://{H}/storage/x", True),
     ],

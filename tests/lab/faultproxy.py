@@ -26,6 +26,9 @@ without that header, so the client's own connection stays keep-alive as with the
 - ``Fault.drip(step, pause)``: the whole body, ``step`` bytes at a time with ``pause``
   seconds between pieces (a slow but moving transfer).
 
+``tls=`` (a server `ssl.SSLContext`) makes the proxy listen with HTTPS (the upstream stays
+plain HTTP): an https origin for redirect tests.
+
 Body faults act only on 200/206 answers with a ``Content-Length``; anything else passes. Every
 request is recorded (`SeenRequest`: line, headers, the fault applied, the upstream status) so
 a test can assert e.g. the ``Range`` of a resumed request. All waits are bounded; stalls end
@@ -39,6 +42,7 @@ import dataclasses
 import enum
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -250,8 +254,10 @@ class FaultProxy(LoopbackService):
         *,
         io_timeout: float = 30.0,
         stall_limit: float = 60.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.upstream = upstream
+        self.tls = tls
         self.io_timeout = io_timeout
         self.stall_limit = stall_limit
         self.port = 0
@@ -370,10 +376,16 @@ class FaultProxy(LoopbackService):
 
     # -- one client connection ---------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}"
+
     def _serve(self, client: socket.socket, number: int) -> None:
         client.settimeout(self.io_timeout)
         buf = bytearray()
         try:
+            if self.tls is not None:
+                client = self._handshake(client)
             while not self._stopping.is_set():
                 if not self._exchange(client, buf, number):
                     return
@@ -384,6 +396,15 @@ class FaultProxy(LoopbackService):
             return
         finally:
             self._untrack(client)
+
+    def _handshake(self, client: socket.socket) -> socket.socket:
+        """The TLS server side of ``client`` (tracked in its place, so `stop` closes it)."""
+        assert self.tls is not None
+        wrapped = self.tls.wrap_socket(client, server_side=True)
+        with self._lock:
+            self._socks.discard(client)
+            self._socks.add(wrapped)
+        return wrapped
 
     def _exchange(self, client: socket.socket, buf: bytearray, number: int) -> bool:
         """One request/response; False when the client connection must end."""
