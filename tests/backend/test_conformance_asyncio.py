@@ -69,10 +69,10 @@ def asyncio_example() -> Iterator[RunFlow]:
 
         driven = flow if abort_after is None else stop_after(flow, abort_after, cancel)
         driving = asyncio.create_task(drive(driven))
-        done, _ = await asyncio.wait([driving], timeout=10)
+        done, _ = await asyncio.wait([driving], timeout=30)
         if not done:
             driving.cancel()
-            raise AssertionError("the driver did not finish within 10 s")
+            raise AssertionError("the driver did not finish within 30 s")
         if not driving.cancelled():
             return driving.result()  # the value, or the flow's error
         # Cancelled by stop_after: the driver must have aborted the flow on its way out.
