@@ -212,7 +212,7 @@ def test_100_kib_of_response_headers_is_refused(plain_registry: Lab) -> None:
 
 
 @pytest.mark.fault("oversized or malformed", "garbage status line")
-def test_a_garbage_status_line_is_a_protocol_error(plain_registry: Lab) -> None:
+def test_a_garbage_status_line_is_a_transport_error(plain_registry: Lab) -> None:
     garbage = Fault.raw(b"SSH-2.0-OpenSSH_9.6 what is HTTP\r\n\r\n")
     with FaultProxy(plain_registry.host, always(garbage)) as proxy:
         with pytest.raises(TransportError, match="malformed HTTP response: illegal status line"):
@@ -260,22 +260,28 @@ def test_manifest_bytes_not_matching_the_digest_asked_for(plain_registry: Lab) -
     [
         # an empty token is sent as Go sends it ("Bearer"); the registry refuses it
         pytest.param(
-            b"null", Unauthorized, marks=pytest.mark.fault("token endpoint", "token is null")
+            b"null",
+            Unauthorized,
+            marks=pytest.mark.fault("token endpoint", "token is null"),
+            id="null",
         ),
         pytest.param(
             b'{"expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"}',
             Unauthorized,
             marks=pytest.mark.fault("token endpoint", "token response without a token"),
+            id="no-token",
         ),
         pytest.param(
             b"<html>Service Unavailable</html>",
             RemoteProtocolError,
             marks=pytest.mark.fault("token endpoint", "token response is not JSON"),
+            id="not-json",
         ),
         pytest.param(
             b'{"token": "' + b"a" * MiB + b'"}',
             BodyTooLarge,
             marks=pytest.mark.fault("oversized or malformed", "token body over 1 MiB"),
+            id="over-1-mib",
         ),
     ],
 )
