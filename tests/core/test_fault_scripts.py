@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -52,13 +51,12 @@ from sansio_registry.testing.fake import (
     error_body,
     sha256_digest,
 )
+from tests.core.test_mirror_worlds import OCI, SIGNATURE_TYPE, manifest_bytes
 
 T = TypeVar("T")
 
 REGISTRY, ISSUER, CDN = "reg.test", "auth.test", "cdn.test"
 REPO = "ns/app"
-OCI = "application/vnd.oci.image.manifest.v1+json"
-SIGNATURE_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 CREDS = Credentials(username="alice", password="secret")
 PASSWORD = "Basic " + base64.b64encode(b"alice:secret").decode()
 POLICY = RetryPolicy()
@@ -75,28 +73,10 @@ CONFIG = ClientConfig(
 REF = ImageRef.parse(f"{REGISTRY}/{REPO}:v1")
 
 
-def manifest_bytes(layers: list[tuple[str, bytes]]) -> bytes:
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": "sha256:" + "ab" * 32,
-                "size": 2,
-            },
-            "layers": [
-                {"mediaType": media_type, "digest": sha256_digest(data), "size": len(data)}
-                for media_type, data in layers
-            ],
-        }
-    ).encode()
-
-
 LAYER = bytes(range(256)) * 16
-IMAGE = manifest_bytes([("application/vnd.oci.image.layer.v1.tar", LAYER)])
+IMAGE = manifest_bytes("the image", [("application/vnd.oci.image.layer.v1.tar", LAYER)])
 SIGNATURE = b'{"critical":{"identity":{"docker-reference":"reg.test/ns/app"}}}'
-ATTACHMENT = manifest_bytes([(SIGNATURE_TYPE, SIGNATURE)])
+ATTACHMENT = manifest_bytes("its signature", [(SIGNATURE_TYPE, SIGNATURE)])
 SIGSTORE_TAG = f"sha256-{hashlib.sha256(IMAGE).hexdigest()}.sig"
 TAGS = tuple(sorted(("v1", "v2", SIGSTORE_TAG)))
 

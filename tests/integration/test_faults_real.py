@@ -20,6 +20,7 @@ from typing import TypeVar
 import pytest
 import trio
 import trustme
+from _pytest.mark.structures import ParameterSet
 
 from sansio_registry.auth import Credentials
 from sansio_registry.errors import (
@@ -100,6 +101,11 @@ def blob_via(proxy: FaultProxy, lab: Lab, image: PushedImage) -> tuple[bytes, by
     return run(fetch), layer.data
 
 
+def catalogued(*values: object, fault: tuple[str, str], id: str) -> ParameterSet:
+    """One parametrized case that is also a case of the fault catalogue."""
+    return pytest.param(*values, marks=pytest.mark.fault(*fault), id=id)
+
+
 def manifest_requests(seen: Sequence[SeenRequest]) -> int:
     return sum(1 for r in seen if "/manifests/" in r.target)
 
@@ -123,28 +129,28 @@ def test_connection_refused_is_a_transport_error(plain_registry: Lab) -> None:
 @pytest.mark.parametrize(
     ("fault", "where"),
     [
-        pytest.param(
+        catalogued(
             Fault.reset_head(0),
             "head",
-            marks=pytest.mark.fault("connections", "reset before the status line"),
+            fault=("connections", "reset before the status line"),
             id="before-status-line",
         ),
-        pytest.param(
+        catalogued(
             Fault.reset_head(24),
             "head",
-            marks=pytest.mark.fault("connections", "reset mid-headers"),
+            fault=("connections", "reset mid-headers"),
             id="mid-headers",
         ),
-        pytest.param(
+        catalogued(
             Fault.reset(100),
             "body",
-            marks=pytest.mark.fault("connections", "reset mid-body (manifest)"),
+            fault=("connections", "reset mid-body (manifest)"),
             id="mid-body",
         ),
-        pytest.param(
+        catalogued(
             Fault.cut(100),
             "body",
-            marks=pytest.mark.fault("connections", "truncated manifest, lying Content-Length"),
+            fault=("connections", "truncated manifest, lying Content-Length"),
             id="truncated",
         ),
     ],
@@ -259,28 +265,23 @@ def test_manifest_bytes_not_matching_the_digest_asked_for(plain_registry: Lab) -
     ("body", "error"),
     [
         # an empty token is sent as Go sends it ("Bearer"); the registry refuses it
-        pytest.param(
-            b"null",
-            Unauthorized,
-            marks=pytest.mark.fault("token endpoint", "token is null"),
-            id="null",
-        ),
-        pytest.param(
+        catalogued(b"null", Unauthorized, fault=("token endpoint", "token is null"), id="null"),
+        catalogued(
             b'{"expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"}',
             Unauthorized,
-            marks=pytest.mark.fault("token endpoint", "token response without a token"),
+            fault=("token endpoint", "token response without a token"),
             id="no-token",
         ),
-        pytest.param(
+        catalogued(
             b"<html>Service Unavailable</html>",
             RemoteProtocolError,
-            marks=pytest.mark.fault("token endpoint", "token response is not JSON"),
+            fault=("token endpoint", "token response is not JSON"),
             id="not-json",
         ),
-        pytest.param(
+        catalogued(
             b'{"token": "' + b"a" * MiB + b'"}',
             BodyTooLarge,
-            marks=pytest.mark.fault("oversized or malformed", "token body over 1 MiB"),
+            fault=("oversized or malformed", "token body over 1 MiB"),
             id="over-1-mib",
         ),
     ],

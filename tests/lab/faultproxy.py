@@ -481,8 +481,10 @@ class FaultProxy(LoopbackService):
             return False
         if fault.kind is FaultKind.ENDLESS:
             self._set_status(index, fault.status)
-            head = f"HTTP/1.1 {fault.status} Injected\r\nTransfer-Encoding: chunked\r\n\r\n"
-            client.sendall(head.encode("ascii"))
+            endless_head = (
+                f"HTTP/1.1 {fault.status} Injected\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            client.sendall(endless_head.encode("ascii"))
             chunk = b"%x\r\n%s\r\n" % (_CHUNK, b"x" * _CHUNK)
             while not self._stopping.is_set():
                 client.sendall(chunk)  # ends with an OSError once the client hangs up
