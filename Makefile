@@ -11,7 +11,7 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 LOCK    = requirements-dev.lock
 
-.PHONY: demo test lint typecheck pytest system-deps lock test-latest test-floor clean
+.PHONY: demo test test-long lint typecheck pytest system-deps lock test-latest test-floor clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ pytest: $(STAMP) system-deps
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+# The hypothesis tests of the core (properties and stateful fault scripts) with the `thorough`
+# profile: 2000 examples each instead of the `ci` profile's 150. Minutes, not seconds.
+test-long: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -p no:cacheprovider -q \
+	  $$(grep -l '^from hypothesis' tests/core/*.py)
 
 demo: $(STAMP) system-deps
 	$(PY) -m tests.lab.demo

@@ -13,12 +13,21 @@ import h11
 from sansio_registry.errors import BodyTooLarge
 from sansio_registry.http import Headers, Request, Response, ResponseHead
 
-__all__ = ["BoundedBody", "h11_request", "response_head"]
+__all__ = ["BoundedBody", "field_value", "h11_request", "response_head"]
+
+
+def field_value(value: str) -> str:
+    """``value`` as sent: RFC 9110 §5.5 leaves surrounding whitespace out of a field value,
+    and h11 refuses it (an empty bearer token is ``Authorization: Bearer``, not an error)."""
+    return value.strip(" \t")
 
 
 def h11_request(request: Request) -> h11.Request:
     """``request``'s method, target and headers, plus ``Host`` and, for a body, its length."""
-    headers = [("Host", request.origin.netloc), *request.headers.without("Host")]
+    headers = [
+        ("Host", request.origin.netloc),
+        *((k, field_value(v)) for k, v in request.headers.without("Host")),
+    ]
     if request.body or request.method in ("POST", "PUT", "PATCH"):
         headers.append(("Content-Length", str(len(request.body))))
     return h11.Request(method=request.method, target=request.target, headers=headers)

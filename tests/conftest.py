@@ -18,7 +18,14 @@ settings.register_profile(
     print_blob=True,
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
-settings.register_profile("thorough", max_examples=2000, deadline=None)
+#: ``make test-long``: the property and fault-script tests, thousands of examples each.
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 

@@ -26,6 +26,7 @@ import trio
 
 from sansio_registry.errors import TransportError
 from sansio_registry.http import Headers, Origin, ResponseHead
+from sansio_registry_driverkit.h11_helpers import field_value
 from trio_backend.proxy import Proxy
 
 __all__ = [
@@ -198,7 +199,7 @@ class HTTP11Connection:
             event = h11.Request(
                 method=_encode(method),
                 target=_encode(target),
-                headers=[(_encode(k), _encode(v)) for k, v in headers],
+                headers=[(_encode(k), _encode(field_value(v))) for k, v in headers],
             )
             events: list[h11.Event] = [event, h11.EndOfMessage()]
             if body:
@@ -231,6 +232,7 @@ class HTTP11Connection:
             if isinstance(event, h11.InformationalResponse):
                 continue
             if isinstance(event, h11.Response):
+                self._check_head_size()
                 return ResponseHead(
                     status=event.status_code,
                     headers=Headers(
@@ -244,6 +246,17 @@ class HTTP11Connection:
                 )
             raise TransportError(
                 f"reading response from {self.origin}: unexpected {type(event).__name__}"
+            )
+
+    def _check_head_size(self) -> None:
+        # h11 bounds only a head still incomplete after a read: one that arrives whole in a
+        # single read of CHUNK_SIZE bytes is measured here (what was read, less the body).
+        head_size = self.received - len(self._h11.trailing_data[0])
+        if head_size > MAX_HEAD_SIZE:
+            self.close_now()
+            raise TransportError(
+                f"reading response from {self.origin}: malformed HTTP response: "
+                f"response head over {MAX_HEAD_SIZE} bytes"
             )
 
     async def receive_data(self) -> bytes | None:

@@ -86,7 +86,7 @@ class FakeTokenServer:
 
 @dataclass
 class FakeRegistry:
-    """One registry host.
+    """One registry host (``GET /v2/<repo>/tags/list`` answers every tag in one page).
 
     Attributes:
         manifests: ``{repo: {tag or digest: (bytes, media type)}}``; a manifest stored under a
@@ -128,6 +128,13 @@ class FakeRegistry:
             )
         return Headers()
 
+    def _unauthorized(self) -> Response:
+        return Response(
+            status=401,
+            headers=self._challenge().with_("Content-Type", "application/json"),
+            body=error_body("UNAUTHORIZED", "authentication required"),
+        )
+
     def _authorized(self, request: Request, repo: str, action: str) -> bool:
         header = request.headers.get("Authorization") or ""
         if self.auth == "none":
@@ -165,6 +172,8 @@ class FakeRegistry:
         if not path.startswith("/v2/"):
             return _json(404, b"404 page not found")
         rest = path[len("/v2/") :]
+        if rest.endswith("/tags/list"):
+            return self._tags(request, rest.removesuffix("/tags/list"))
         for kind in ("manifests", "blobs"):
             marker = f"/{kind}/"
             if marker in rest:
@@ -175,11 +184,7 @@ class FakeRegistry:
     def _serve(self, request: Request, kind: str, repo: str, reference: str) -> Response:
         action = "delete" if request.method == "DELETE" else "pull"
         if not self._authorized(request, repo, action if action == "pull" else "*"):
-            return Response(
-                status=401,
-                headers=self._challenge().with_("Content-Type", "application/json"),
-                body=error_body("UNAUTHORIZED", "authentication required"),
-            )
+            return self._unauthorized()
         if kind == "blobs":
             blob = self.blobs.get(repo, {}).get(reference)
             if blob is None:
@@ -198,6 +203,15 @@ class FakeRegistry:
             digest = sha256_digest(raw + b"lie")
         headers = Headers((("Content-Type", media_type), ("Docker-Content-Digest", digest)))
         return Response(status=200, headers=headers, body=raw)
+
+    def _tags(self, request: Request, repo: str) -> Response:
+        """One page of every tag of ``repo`` (the keys that are not digests), sorted."""
+        if not self._authorized(request, repo, "pull"):
+            return self._unauthorized()
+        if repo not in self.manifests:
+            return _json(404, error_body("NAME_UNKNOWN", "repository name not known to registry"))
+        tags = sorted(k for k in self.manifests[repo] if not k.startswith("sha256:"))
+        return _json(200, json.dumps({"name": repo, "tags": tags}).encode())
 
     def _delete(self, repo: str, digest: str) -> Response:
         if not self.delete_enabled:

@@ -87,3 +87,12 @@ def test_one_byte_past_the_limit_is_too_large_unless_cut() -> None:
         body.response(HEAD)
     assert caught.value.limit == 8
     assert body.response(HEAD, cut=True).body == b"01234567"
+
+
+def test_an_empty_bearer_token_is_sent_without_the_trailing_space() -> None:
+    # h11 refuses a field value ending in whitespace; RFC 9110 §5.5 leaves it out anyway.
+    headers = Headers.of([("Authorization", "Bearer "), ("X-Pad", " \tv\t ")])
+    request = Request(method="GET", url="https://reg.test/v2/", headers=headers)
+    assert _wire(request) == (
+        b"GET /v2/ HTTP/1.1\r\nHost: reg.test\r\nAuthorization: Bearer\r\nX-Pad: v\r\n\r\n"
+    )

@@ -179,6 +179,7 @@ def test_public_image_anonymously_on_token_registry(token_registry: Lab) -> None
     assert all(r.account is None for r in lab.issuer.requests)
 
 
+@pytest.mark.fault("TLS", "an untrusted CA")
 def test_tls_without_ca_is_a_transport_error_about_the_certificate(tls_registry: Lab) -> None:
     config, tls = client_for(tls_registry, with_ca=False)
 
@@ -327,6 +328,7 @@ def test_concurrent_fetches_share_one_token(token_registry: Lab) -> None:
     assert issuer.count() == 1, issuer.requests
 
 
+@pytest.mark.fault("token endpoint", "insufficient_scope outside the grant")
 def test_bob_is_refused_outside_his_grant(token_registry: Lab) -> None:
     lab = token_registry
     config, tls = client_for(lab, creds=("bob", "hunter2"))

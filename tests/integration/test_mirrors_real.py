@@ -276,6 +276,7 @@ def _auth_json(path: Path, entries: dict[str, tuple[str, str]]) -> Path:
     return path
 
 
+@pytest.mark.fault("mirrors", "a mirror on another host never sees the credentials")
 def test_explicit_creds_never_reach_the_mirror(world: World, tmp_path: Path) -> None:
     """The mirror would accept alice; it is tried, refuses anonymous access, and the primary
     (which gets alice) answers. skopeo does the same."""

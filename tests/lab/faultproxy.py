@@ -19,12 +19,22 @@ without that header, so the client's own connection stays keep-alive as with the
 - ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself;
 - ``Fault.answer(status, headers)``: answer ``status`` with ``headers`` itself (a 503 burst, a
   429 with ``Retry-After``); the upstream is not asked;
-- ``Fault.hang_up()``: read the request, close the connection without a response byte.
+- ``Fault.hang_up()``: read the request, close the connection without a response byte;
 - ``Fault.close_after()``: answer in full, then close the client's connection without
   saying so (a server dropping an idle keep-alive connection: the client's next request on
   it gets no answer);
 - ``Fault.drip(step, pause)``: the whole body, ``step`` bytes at a time with ``pause``
-  seconds between pieces (a slow but moving transfer).
+  seconds between pieces (a slow but moving transfer);
+- ``Fault.reset(n)``: send the head and ``n`` body bytes, then reset the connection (TCP RST);
+  ``Fault.reset_head(n)``: send only ``n`` bytes of the response head (0: before the status
+  line), then reset;
+- ``Fault.header(name, value)``: the upstream's answer with header ``name`` set to ``value``;
+- ``Fault.close_delimited()``: the upstream's answer as ``HTTP/1.0`` with no
+  ``Content-Length``, its end marked by closing the connection;
+- ``Fault.endless(status)``: answer ``status`` with a chunked body that never ends;
+- ``Fault.raw(data)``: answer ``data`` as is (e.g. a garbage status line), then close.
+
+``Fault.answer`` may carry a ``body`` (e.g. a manifest over the client's cap).
 
 ``tls=`` (a server `ssl.SSLContext`) makes the proxy listen with HTTPS (the upstream stays
 plain HTTP): an https origin for redirect tests.
@@ -43,6 +53,7 @@ import enum
 import re
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,6 +89,12 @@ class FaultKind(enum.Enum):
     HANG_UP = "hang-up"
     DRIP = "drip"
     CLOSE_AFTER = "close-after"
+    RESET = "reset"
+    RESET_HEAD = "reset-head"
+    HEADER = "header"
+    CLOSE_DELIMITED = "close-delimited"
+    ENDLESS = "endless"
+    RAW = "raw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,7 @@ class Fault:
     status: int = 0  # ANSWER: the status answered
     headers: tuple[tuple[str, str], ...] = ()  # ANSWER: extra response headers
     pause: float = 0.0  # DRIP: seconds between pieces of ``offset`` bytes
+    body: bytes | None = None  # ANSWER: the body (None: a short text); RAW: the bytes sent
 
     @classmethod
     def passthrough(cls) -> Fault:
@@ -128,8 +146,34 @@ class Fault:
         return cls(FaultKind.REDIRECT, location=base.rstrip("/"))
 
     @classmethod
-    def answer(cls, status: int, headers: Sequence[tuple[str, str]] = ()) -> Fault:
-        return cls(FaultKind.ANSWER, status=status, headers=tuple(headers))
+    def answer(
+        cls, status: int, headers: Sequence[tuple[str, str]] = (), body: bytes | None = None
+    ) -> Fault:
+        return cls(FaultKind.ANSWER, status=status, headers=tuple(headers), body=body)
+
+    @classmethod
+    def reset(cls, after: int) -> Fault:
+        return cls(FaultKind.RESET, after)
+
+    @classmethod
+    def reset_head(cls, after: int) -> Fault:
+        return cls(FaultKind.RESET_HEAD, after)
+
+    @classmethod
+    def header(cls, name: str, value: str) -> Fault:
+        return cls(FaultKind.HEADER, headers=((name, value),))
+
+    @classmethod
+    def close_delimited(cls) -> Fault:
+        return cls(FaultKind.CLOSE_DELIMITED)
+
+    @classmethod
+    def endless(cls, status: int) -> Fault:
+        return cls(FaultKind.ENDLESS, status=status)
+
+    @classmethod
+    def raw(cls, data: bytes) -> Fault:
+        return cls(FaultKind.RAW, body=data)
 
     @classmethod
     def hang_up(cls) -> Fault:
@@ -232,6 +276,13 @@ def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]]]:
 def _build_head(first: str, headers: Sequence[tuple[str, str]]) -> bytes:
     lines = [first, *(f"{k}: {v}" for k, v in headers), "", ""]
     return "\r\n".join(lines).encode("latin-1")
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close ``sock`` with a TCP RST (SO_LINGER 0) instead of a FIN."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # no shutdown first: that would send a FIN before the RST
 
 
 def _close(sock: socket.socket) -> None:
@@ -425,8 +476,21 @@ class FaultProxy(LoopbackService):
             return False
         if fault.kind is FaultKind.HANG_UP:
             return False
+        if fault.kind is FaultKind.RAW:
+            client.sendall(fault.body or b"")
+            return False
+        if fault.kind is FaultKind.ENDLESS:
+            self._set_status(index, fault.status)
+            endless_head = (
+                f"HTTP/1.1 {fault.status} Injected\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            client.sendall(endless_head.encode("ascii"))
+            chunk = b"%x\r\n%s\r\n" % (_CHUNK, b"x" * _CHUNK)
+            while not self._stopping.is_set():
+                client.sendall(chunk)  # ends with an OSError once the client hangs up
+            return False
         if fault.kind is FaultKind.ANSWER:
-            body = f"injected {fault.status}".encode("ascii")
+            body = fault.body if fault.body is not None else f"injected {fault.status}".encode()
             lines = [*fault.headers, ("Content-Length", str(len(body)))]
             self._set_status(index, fault.status)  # before the client can see the answer
             client.sendall(_build_head(f"HTTP/1.1 {fault.status} Injected", lines) + body)
@@ -460,13 +524,26 @@ class FaultProxy(LoopbackService):
         status = int(status_line.split(" ")[1])
         self._set_status(index, status)
         keep = [(k, v) for k, v in headers if k.lower() != "connection"]
+        if fault.kind is FaultKind.HEADER:
+            names = {name.lower() for name, _ in fault.headers}
+            keep = [(k, v) for k, v in keep if k.lower() not in names] + list(fault.headers)
         length_text = last_header(headers, "content-length")
         chunked = "chunked" in (last_header(headers, "transfer-encoding") or "").lower()
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         length = int(length_text) if length_text is not None else None
+        if fault.kind is FaultKind.RESET_HEAD:
+            client.sendall(_build_head(status_line, keep)[: fault.offset or 0])
+            _reset(client)
+            return False
+        passing = (
+            FaultKind.PASS,
+            FaultKind.STALL,
+            FaultKind.REDIRECT,
+            FaultKind.CLOSE_AFTER,
+            FaultKind.HEADER,
+        )
         acts = (
-            fault.kind
-            not in (FaultKind.PASS, FaultKind.STALL, FaultKind.REDIRECT, FaultKind.CLOSE_AFTER)
+            fault.kind not in passing
             and status in (200, 206)
             and length is not None
             and not no_body
@@ -482,6 +559,13 @@ class FaultProxy(LoopbackService):
                 self._pump(upstream, client, ubuf, length)
             return fault.kind is not FaultKind.CLOSE_AFTER
         assert length is not None
+        if fault.kind is FaultKind.CLOSE_DELIMITED:
+            framed = ("content-length", "transfer-encoding")
+            bare = [(k, v) for k, v in keep if k.lower() not in framed]
+            _, _, rest = status_line.partition(" ")
+            client.sendall(_build_head(f"HTTP/1.0 {rest}", bare))
+            self._pump(upstream, client, ubuf, length)
+            return False
         if fault.kind is FaultKind.SHORT:
             keep_bytes = min(fault.offset or 0, length)
             keep = [(k, str(keep_bytes) if k.lower() == "content-length" else v) for k, v in keep]
@@ -502,6 +586,10 @@ class FaultProxy(LoopbackService):
             return True
         upto = min(fault.offset or 0, length)
         self._pump(upstream, client, ubuf, upto)
+        if fault.kind is FaultKind.RESET:
+            # An RST discards what the client has not read yet: let it read what was sent.
+            self._stopping.wait(0.2)
+            _reset(client)
         if fault.kind is FaultKind.STALL_BODY:
             self._stopping.wait(self.stall_limit)
         return False  # CUT (and an ended STALL_BODY): drop the client connection
