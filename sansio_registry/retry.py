@@ -1,4 +1,4 @@
-"""The 429 back-off rule (SPEC §6) and ``Link`` pagination (SPEC §16), as pure functions.
+"""The 429 back-off rule and ``Link`` pagination (RFC 8288), as pure functions.
 
 The core has no clock, so an HTTP-date ``Retry-After`` is judged against the response's own
 ``Date`` header, which the caller parses and passes in.
@@ -40,12 +40,12 @@ def retry_after_delay(
     now_http_date: datetime | None,
     cap: float | None = None,
 ) -> float:
-    """Seconds to wait before retrying a 429, like Go's ``parseRetryAfter`` (SPEC §6, §19.12).
+    """Seconds to wait before retrying a 429, like Go's ``parseRetryAfter``.
 
     Integer seconds as Go's ``strconv.ParseInt`` reads them (``0`` and negatives mean "no
     wait"); else an HTTP date later than ``now_http_date`` (the response's ``Date``); else
     ``fallback``. A date cannot be judged without ``now_http_date``, so it falls back. ``cap``
-    (normally :data:`MAX_429_DELAY`) bounds the result when given; §19.12 lists values before it.
+    (normally :data:`MAX_429_DELAY`) bounds the result when given.
     """
     delay = _uncapped_delay(header, fallback, now_http_date)
     return min(delay, float(cap)) if cap is not None else delay
@@ -71,7 +71,7 @@ def _uncapped_delay(header: str | None, fallback: float, now: datetime | None) -
 def parse_link_next(header: str | None) -> str | None:
     """The path and query of the ``rel="next"`` target of a ``Link`` header, or None.
 
-    Relative or absolute targets are accepted; only path and query are kept (SPEC §16), so the
+    Relative or absolute targets are accepted; only path and query are kept, so the
     next page is always asked of the same registry. Never raises. Unlike 5.23.1 (which takes
     the first URL whatever its ``rel``), links that are not ``rel="next"`` are ignored.
     """

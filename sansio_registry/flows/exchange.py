@@ -1,9 +1,11 @@
-"""Plain exchanges: redirects and 429 back-off, below authentication (SPEC §4, §6).
+"""Plain exchanges: redirects and 429 back-off, below authentication.
+
+See docs/behaviour.md#request-pipeline.
 
 * :func:`follow_redirects` — at most 10 hops; ``Authorization`` and cookies are dropped as soon
-  as the origin (scheme, host, port) changes. Go keeps them for subdomains; we do not (DESIGN
-  §5: credentials are bound to the origin they were given for).
-* :func:`retry_429` — up to 5 attempts with ``Retry-After`` / doubling back-off (SPEC §6).
+  as the origin (scheme, host, port) changes. Go keeps them for subdomains; we do not:
+  credentials are bound to the origin they were given for (docs/design.md#security-defaults).
+* :func:`retry_429` — up to 5 attempts with ``Retry-After`` / doubling back-off.
 """
 
 from __future__ import annotations
