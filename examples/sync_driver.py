@@ -16,9 +16,10 @@ from typing import TypeVar
 import h11
 
 from sansio_registry import Done, Flow, FlowState, Open, Sleep
-from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
-from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead, is_file_url
+from sansio_registry.errors import RegistryClientError, TransportError
+from sansio_registry.http import Origin, Request, Response, ResponseHead, is_file_url
 from sansio_registry_driverkit.files import file_exchange
+from sansio_registry_driverkit.h11_helpers import BoundedBody, h11_request, response_head
 
 __all__ = ["Body", "Connections", "run", "run_streamed"]
 
@@ -73,22 +74,11 @@ class Body:
 
     def buffered(self, head: ResponseHead, limit: int, cut: bool = False) -> Response:
         """``head`` with the rest of the body: over ``limit`` bytes BodyTooLarge (or ``cut``)."""
-        data = bytearray()
-        while chunk := self.read():
-            data += chunk
-            if len(data) > limit:
-                self.close()
-                if not cut:
-                    raise BodyTooLarge(limit)
-                del data[limit:]
-                break
-        return Response(
-            status=head.status,
-            headers=head.headers,
-            reason=head.reason,
-            received_at=head.received_at,
-            body=bytes(data),
-        )
+        kept = BoundedBody(limit)
+        while not kept.full and (chunk := self.read()):
+            kept.add(chunk)
+        self.close()  # a no-op when read to the end; else the rest is not wanted
+        return kept.response(head, cut)
 
     def close(self) -> None:
         """Give up on the rest: the connection is closed (it cannot carry another request)."""
@@ -107,10 +97,7 @@ class Connections:
     def exchange(self, request: Request) -> tuple[ResponseHead, Body]:
         """Send ``request``; return the head and the body still to read. No redirects."""
         origin = request.origin
-        headers = [("Host", origin.netloc), *request.headers.without("Host")]
-        if request.body or request.method in ("POST", "PUT", "PATCH"):
-            headers.append(("Content-Length", str(len(request.body))))
-        start = h11.Request(method=request.method, target=request.target, headers=headers)
+        start = h11_request(request)
         while True:
             conn = self._idle.pop((origin, request.tls_verify), None)
             reused = conn is not None
@@ -121,20 +108,14 @@ class Connections:
                 while not isinstance(event := conn.next_event(), h11.Response):
                     if not isinstance(event, h11.InformationalResponse):
                         raise h11.RemoteProtocolError("connection closed before a response")
-                head = ResponseHead(
-                    status=event.status_code,
-                    headers=Headers.of(
-                        (k.decode(), v.decode("latin-1")) for k, v in event.headers
-                    ),
-                    reason=event.reason.decode("latin-1"),
-                    received_at=time.monotonic(),  # the driver's clock
-                )
+                head = response_head(event, received_at=time.monotonic())  # the driver's clock
                 return head, Body(self, conn)
             except _IO_ERRORS as exc:
                 if conn is not None:
                     conn.sock.close()
                 if not (reused and request.method in ("GET", "HEAD")):  # else: stale, retry
-                    raise TransportError(f"{request.method} {origin}: {exc}") from exc
+                    failed, connected = f"{request.method} {origin}: {exc}", conn is not None
+                    raise TransportError(failed, before_response=not connected) from exc
 
     def release(self, conn: _Conn) -> None:
         """Keep ``conn`` after a clean exchange (if none is idle for its key); else close it."""

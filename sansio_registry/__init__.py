@@ -41,7 +41,9 @@ Effects and the reply each needs:
   reply with a :class:`Response` (the core decodes the error, follows the redirect, backs off
   on 429 or fetches a token, as for a ``Fetch``).
 * :class:`Sleep`: wait ``seconds``, then ``flow.reply(None)`` (the flow counts the time as
-  having advanced by at least ``seconds``).
+  having advanced by at least ``seconds``). Retries wait this way (the core's
+  :class:`RetryPolicy` decides when and how long), so the wait must end with the caller's
+  cancel scope: never sleep uncancellably.
 
 Who owns an open body: the driver, while the flow runs. When the flow asks for anything after
 an ``Open``, that body is abandoned: close its connection unless it was read to the end. When
@@ -57,7 +59,11 @@ does, and drops ``Authorization`` when the origin changes. Verify TLS certificat
 
 Failures: map every transport failure (DNS, connect, TLS, send, receive, a 2xx body cut
 short, a timeout, an HTTP/1.1 framing error) to :class:`TransportError`, and over-limit bodies
-to :class:`BodyTooLarge`, and pass it in with ``flow.fail(exc)``. Throw nothing else in. (An
+to :class:`BodyTooLarge`, and pass it in with ``flow.fail(exc)``. Throw nothing else in.
+Set ``TransportError(msg, before_response=True)`` only when the server cannot have acted on
+the request: connecting failed, sending failed, or the connection ended (EOF, reset) before
+any byte of the status line arrived. The core resends a retry-safe request
+(``Request.retry_safe``) only then; the default ``False`` never causes a second send. (An
 error body cut short may be replied as received: some registries send a wrong Content-Length
 on errors.)
 
@@ -136,6 +142,7 @@ from sansio_registry.flows.tags import list_tags
 from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead
 from sansio_registry.platform import NoMatchingPlatform, WantedPlatform
 from sansio_registry.reference import ImageRef
+from sansio_registry.retry_policy import RetryPolicy
 from sansio_registry.session import RegistrySession
 from sansio_registry.signature import Signature, SimpleSigningClaims
 from sansio_registry.state import RegistryState
@@ -144,6 +151,7 @@ __all__ = [
     # the session and its inputs
     "RegistrySession",
     "ClientConfig",
+    "RetryPolicy",
     "RegistryState",
     "RegistriesConf",
     "Credentials",

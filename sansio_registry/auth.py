@@ -2,9 +2,10 @@
 
 See docs/behaviour.md#authentication-challenges and docs/behaviour.md#bearer-tokens.
 
-Everything here is pure: the token sub-flow yields a :class:`~sansio_registry.flow.Fetch` for
-the token request and receives the response; time comes in as data (``now`` for cache lookups,
-``Response.received_at`` for expiry), never from a clock.
+Everything here is pure: the token sub-flow sends the token request through the same exchange
+path as every registry request (redirects and retries:
+:func:`~sansio_registry.flows.exchange.retrying`); time comes in as data (``now`` for cache
+lookups, ``Response.received_at`` for expiry), never from a clock.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sansio_registry.errors import (
     RemoteProtocolError,
 )
 from sansio_registry.flow import Steps, fetch
+from sansio_registry.flows.exchange import retrying
 from sansio_registry.http import (
     MAX_TOKEN_BODY,
     Headers,
@@ -41,8 +43,11 @@ from sansio_registry.http import (
     parse_http_date,
 )
 from sansio_registry.response_errors import simple_error
+from sansio_registry.retry_policy import RetryPolicy
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = [
+    "MAX_CACHED_TOKENS",
     "MIN_TOKEN_LIFETIME",
     "BearerToken",
     "Challenge",
@@ -236,11 +241,16 @@ def token_request(
     *,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Request:
     """The token request for ``challenge``: the OAuth2 POST flow with an identity token, else GET.
 
     Refuses (RemoteProtocolError) to send a password or refresh token to a plain-``http://``
     realm unless ``allow_insecure_realm`` (the registry itself being insecure implies it).
+    The realm's TLS is verified as ``policy`` says for its origin; the request carries no
+    registry ``Authorization`` (only the realm's own Basic credentials). Its redirects are
+    followed by the same rules as every request's: the Basic credentials never reach another
+    origin, and an OAuth2 POST's body is never sent there.
     """
     realm = challenge.get("realm")
     if realm is None:
@@ -282,6 +292,9 @@ def token_request(
             body=_form_encode(params).encode("ascii"),
             max_body=MAX_TOKEN_BODY,
             coalesce_key=key,
+            # Asking for a token changes nothing on the server: safe to resend (RFC 6749 §6).
+            idempotent=True,
+            tls_verify=policy.verifies(origin),
         )
     if creds.username and creds.password:
         headers.append(("Authorization", basic_authorization(creds)))
@@ -291,6 +304,8 @@ def token_request(
         headers=Headers.of(headers),
         max_body=MAX_TOKEN_BODY,
         coalesce_key=key,
+        idempotent=True,
+        tls_verify=policy.verifies(origin),
     )
 
 
@@ -403,10 +418,16 @@ def parse_token_response(
 # Token cache and the auth sub-flows
 
 
+#: Tokens one client keeps (one per realm, service, scopes and account); past it the oldest
+#: goes first.
+MAX_CACHED_TOKENS: Final = 256
+
+
 class TokenCache:
     """Bearer tokens by :class:`TokenKey`; never hands out an expired one.
 
-    A plain object, shared by the flows of one client; ``now`` is always passed in.
+    A plain object, shared by the flows of one client; ``now`` is always passed in. Holds at
+    most :data:`MAX_CACHED_TOKENS`.
     """
 
     __slots__ = ("_tokens",)
@@ -425,7 +446,11 @@ class TokenCache:
         return token
 
     def put(self, key: TokenKey, token: BearerToken) -> None:
-        """Remember ``token`` under ``key`` (replacing any older one)."""
+        """Remember ``token`` under ``key`` (replacing any older one; the oldest goes when
+        full)."""
+        self._tokens.pop(key, None)
+        if len(self._tokens) >= MAX_CACHED_TOKENS:
+            del self._tokens[next(iter(self._tokens))]
         self._tokens[key] = token
 
     def invalidate(self, key: TokenKey, rejected: str | None = None) -> None:
@@ -463,11 +488,14 @@ def bearer_token(
     now: float,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    retry: RetryPolicy | None = None,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Steps[str]:
     """Sub-flow: the bearer token to send.
 
     The caller's own ``registry_token`` if any (nothing fetched), else a cached token, else one
-    fetched from the realm, cached and returned.
+    fetched from the realm (redirects followed and retried as ``retry`` allows, the default
+    policy when ``None``), cached and returned.
     """
     if creds.registry_token:
         return creds.registry_token
@@ -481,8 +509,9 @@ def bearer_token(
         creds,
         user_agent=user_agent,
         allow_insecure_realm=allow_insecure_realm,
+        policy=policy,
     )
-    resp = yield from fetch(request)
+    resp = yield from retrying(request, fetch, retry or RetryPolicy(), policy)
     token = parse_token_response(resp, context=token_error_context(creds), request=request)
     cache.put(key, token)
     return token.token
@@ -497,6 +526,8 @@ def authorization(
     now: float,
     user_agent: str,
     allow_insecure_realm: bool = False,
+    retry: RetryPolicy | None = None,
+    policy: UrlPolicy = STRICT_POLICY,
 ) -> Steps[str | None]:
     """Sub-flow: the ``Authorization`` value for a registry request, or ``None``.
 
@@ -515,5 +546,7 @@ def authorization(
         now=now,
         user_agent=user_agent,
         allow_insecure_realm=allow_insecure_realm,
+        retry=retry,
+        policy=policy,
     )
     return f"Bearer {token}"

@@ -19,6 +19,8 @@ from sansio_registry.config.registries_d import RegistriesD
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef
+from sansio_registry.retry_policy import RetryPolicy
+from sansio_registry.url_policy import UrlPolicy
 
 __all__ = ["DEFAULT_USER_AGENT", "ClientConfig"]
 
@@ -49,6 +51,8 @@ class ClientConfig:
         helper_credentials: what credential helpers answered, filled in by the shell (it runs
             the :meth:`credential_search` of each host :meth:`credential_hosts` names before a
             flow starts); a helper query with no answer here counts as "nothing stored".
+        retry: when and how long retry-safe requests are resent (429, 5xx, connections that
+            failed before any response byte); see :class:`RetryPolicy`.
     """
 
     registries: RegistriesConf = field(default_factory=RegistriesConf)
@@ -64,6 +68,7 @@ class ClientConfig:
     helper_credentials: Mapping[HelperQuery, Credentials | None] = field(
         default_factory=lambda: MappingProxyType({}), repr=False
     )
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
         """The credentials an attempt at ``physical`` may use.
@@ -104,6 +109,11 @@ class ClientConfig:
         return tuple(
             r for r in refs if not (self.credentials is not None and r.domain == ref.domain)
         )
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        """Which origins servers may send the client to are verified (TLS per origin)."""
+        return UrlPolicy(tls_verify=self.tls_verify, registries=self.registries)
 
     def is_insecure(self, source_insecure: bool) -> bool:
         """Whether an endpoint may skip TLS verification and fall back to plain HTTP."""

@@ -136,7 +136,17 @@ class CredentialHelperError(ConfigError):
 
 
 class TransportError(RegistryClientError):
-    """The connection failed (refused, reset, TLS, timeout); raised by backends."""
+    """The connection failed (refused, reset, TLS, timeout); raised by backends.
+
+    ``before_response`` is ``True`` only when the driver knows the server cannot have acted on
+    the request: connecting failed, sending failed, or the connection ended before any byte of
+    a response arrived. Only then may the core resend a retry-safe request. It defaults to
+    ``False``, so a driver that does not know never causes a request to be sent twice.
+    """
+
+    def __init__(self, message: str, *, before_response: bool = False) -> None:
+        super().__init__(message)
+        self.before_response = before_response
 
 
 class ProxyError(TransportError):

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_DELETE_BODY",
     "MAX_ERROR_BODY",
     "MAX_MANIFEST_BODY",
+    "MAX_PING_BODY",
     "MAX_SIGNATURE_BODY",
     "MAX_TOKEN_BODY",
     "Headers",
@@ -42,8 +43,11 @@ MAX_SIGNATURE_BODY: Final = 4 * 1024 * 1024
 MAX_TOKEN_BODY: Final = 1024 * 1024
 MAX_DELETE_BODY: Final = 1024 * 1024
 MAX_ERROR_BODY: Final = 1024 * 1024
+MAX_PING_BODY: Final = 64 * 1024
 
 _DIGITS: Final = re.compile(r"[0-9]+")
+#: Methods resent without an explicit mark (RFC 9110 §9.2.1: safe, hence idempotent).
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
 
 # The reason phrases containers/image prints (Go's ``http.StatusText``): messages quote them.
@@ -277,7 +281,8 @@ class Request:
     ``max_body`` bounds how much of a buffered (``Fetch``) response body the driver may read;
     ``coalesce_key`` marks requests (token fetches) that identical concurrent callers may share.
     ``tls_verify`` is ``False`` only for endpoints configured insecure: the core decides, the
-    driver obeys.
+    driver obeys. ``idempotent`` marks a request that may be sent again after a failure; left
+    ``None`` it follows the method (GET and HEAD only), see :attr:`retry_safe`.
     """
 
     method: str
@@ -288,6 +293,14 @@ class Request:
     max_body: int = MAX_ERROR_BODY
     coalesce_key: Hashable | None = None
     tls_verify: bool = True
+    idempotent: bool | None = None
+
+    @property
+    def retry_safe(self) -> bool:
+        """Whether the core may resend this request (a token request's POST is marked so)."""
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method.upper() in _SAFE_METHODS
 
     @property
     def origin(self) -> Origin:

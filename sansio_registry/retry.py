@@ -1,7 +1,8 @@
-"""The 429 back-off rule and ``Link`` pagination (RFC 8288), as pure functions.
+"""Reading ``Retry-After`` and ``Link`` pagination (RFC 8288), as pure functions.
 
 The core has no clock, so an HTTP-date ``Retry-After`` is judged against the response's own
-``Date`` header, which the caller parses and passes in.
+``Date`` header, which the caller parses and passes in. How often and how long to retry is a
+:class:`~sansio_registry.retry_policy.RetryPolicy`.
 """
 
 from __future__ import annotations
@@ -13,20 +14,7 @@ from urllib.parse import urlsplit
 
 from sansio_registry.http import parse_http_date
 
-__all__ = [
-    "MAX_429_ATTEMPTS",
-    "FIRST_429_DELAY",
-    "MAX_429_DELAY",
-    "retry_after_delay",
-    "parse_link_next",
-]
-
-#: Attempts in total for a request answered 429 (the last 429 goes to the caller).
-MAX_429_ATTEMPTS: Final = 5
-#: The first fallback delay in seconds; the delay used doubles to become the next fallback.
-FIRST_429_DELAY: Final = 2.0
-#: No single wait is longer than this (seconds).
-MAX_429_DELAY: Final = 60.0
+__all__ = ["retry_after_delay", "parse_link_next"]
 
 _INT_RE: Final = re.compile(r"[+-]?[0-9]+")
 _INT64_MAX: Final = 2**63 - 1
@@ -40,12 +28,12 @@ def retry_after_delay(
     now_http_date: datetime | None,
     cap: float | None = None,
 ) -> float:
-    """Seconds to wait before retrying a 429, like Go's ``parseRetryAfter``.
+    """Seconds a ``Retry-After`` asks for, like Go's ``parseRetryAfter``.
 
     Integer seconds as Go's ``strconv.ParseInt`` reads them (``0`` and negatives mean "no
     wait"); else an HTTP date later than ``now_http_date`` (the response's ``Date``); else
     ``fallback``. A date cannot be judged without ``now_http_date``, so it falls back. ``cap``
-    (normally :data:`MAX_429_DELAY`) bounds the result when given.
+    bounds the result when given.
     """
     delay = _uncapped_delay(header, fallback, now_http_date)
     return min(delay, float(cap)) if cap is not None else delay

@@ -1,7 +1,10 @@
 """``sansio-registry``: the command line, skopeo-compatible where skopeo has the same thing.
 
 Errors print one line on stderr and exit 1; usage errors exit 2; a traceback only with
-``--debug``.
+``--debug``. Ctrl-C (SIGINT) exits 130 and SIGTERM 143, each with one line, after the
+command was cancelled the trio way (so ``pull`` removes what it had written). No command has
+a deadline of its own unless ``--command-timeout`` sets one; each network wait is bounded by
+the ``--*-timeout`` flags (:class:`~trio_backend.timeouts.Timeouts`).
 """
 
 from __future__ import annotations
@@ -9,31 +12,44 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
+import math
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import trio
 
 from sansio_registry.auth import Credentials
+from sansio_registry.client_config import ClientConfig
 from sansio_registry.digest import manifest_digest
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.flows.blob import NoConfigBlob
 from sansio_registry.flows.delete import DeletionPlan
 from sansio_registry.reference import ImageRef
+from sansio_registry.retry_policy import RetryPolicy
 from trio_backend.client import RegistryClient, open_client
-from trio_backend.groups import first_exception
+from trio_backend.groups import sole_exception
+from trio_backend.image_dir import DestinationError, local_errors
 from trio_backend.pull import progress_stream, pull_image
 from trio_backend.summary import inspect_summary
 from trio_backend.system_config import LoadedConfig, host_platform, load_config
+from trio_backend.timeouts import Timeouts
+from trio_backend.tls import TLSConfig
 
 __all__ = ["main"]
 
 PROG = "sansio-registry"
-DEFAULT_COMMAND_TIMEOUT = 300.0
+#: Exit status after a signal: 128 + its number, as shells report it.
+_SIGNAL_EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_SIGNAL_WORD: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
 
 class UsageError(Exception):
@@ -42,6 +58,14 @@ class UsageError(Exception):
 
 class CommandError(Exception):
     """A failure outside the registry protocol (e.g. an unreadable file): exit status 1."""
+
+
+class _Signalled(BaseException):
+    """SIGINT or SIGTERM arrived; the command was cancelled."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def parse_bool(text: str) -> bool:
@@ -104,9 +128,36 @@ def _strip_transport(text: str) -> str:
     return text
 
 
-def _bool_flags(argv: Sequence[str]) -> list[str]:
-    # pflag semantics: a bare boolean flag means true; its value only ever follows "=".
-    return ["--tls-verify=true" if arg == "--tls-verify" else arg for arg in argv]
+def _bool_flags(argv: Sequence[str], boolean: frozenset[str] = frozenset()) -> list[str]:
+    """pflag semantics: a bare boolean flag means true; its value only ever follows "=".
+
+    A lone ``true``/``false`` right after a boolean flag in ``boolean`` is refused: it would
+    be taken as a REF (``--tls-verify false`` reads ``false`` as an image).
+    """
+    out: list[str] = []
+    for index, arg in enumerate(argv):
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if arg in boolean and following.lower() in ("true", "false"):
+            raise UsageError(
+                f"{arg} takes no separate value: {following!r} would be read as a REF; "
+                f"write {arg}={following}"
+            )
+        out.append("--tls-verify=true" if arg == "--tls-verify" else arg)
+    return out
+
+
+def _boolean_flags(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """Every flag that takes no value (``--tls-verify`` included), in any sub-command."""
+    names = {"--tls-verify"}
+    parsers = [parser]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            elif action.nargs == 0 and not isinstance(action, argparse._HelpAction):
+                names.update(action.option_strings)
+    return frozenset(names)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,7 +185,37 @@ def _access_flags() -> _Parser:
         help="auth.json (default: $REGISTRY_AUTH_FILE, then the usual places)",
     )
     access.add_argument("--registry-token", metavar="TOKEN", help="bearer token to send")
+    access.add_argument(
+        "--retry-times",
+        type=_retry_times,
+        metavar="N",
+        help="the number of times to possibly retry (default: 2 for 5xx and lost "
+        "connections, 4 for 429)",
+    )
+    access.add_argument(
+        "--retry-delay",
+        type=_retry_delay,
+        metavar="DURATION",
+        help="fixed delay between retries, if not set exponential backoff is used",
+    )
     return access
+
+
+def _retry_times(text: str) -> int:
+    try:
+        times = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of retries {text!r}") from None
+    if times < 0:
+        raise argparse.ArgumentTypeError("--retry-times cannot be negative")
+    return times
+
+
+def _retry_delay(text: str) -> float:
+    delay = parse_duration(text)
+    if delay < 0:
+        raise argparse.ArgumentTypeError("--retry-delay cannot be negative")
+    return delay
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,8 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--command-timeout",
         metavar="DUR",
         type=parse_duration,
-        help="give up after DUR (e.g. 30s, 2m); default 5m",
+        help="give up on the whole command after DUR (e.g. 30s, 2m); default: no limit",
     )
+    defaults = Timeouts()
+    for flag, field, what in _TIMEOUT_FLAGS:
+        parser.add_argument(
+            flag,
+            dest=f"timeout_{field}",
+            metavar="DUR",
+            type=parse_duration,
+            help=f"{what} (default {getattr(defaults, field):g}s; 0: no limit)",
+        )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     access = _access_flags()
 
@@ -214,6 +304,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TIMEOUT_FLAGS = (
+    ("--connect-timeout", "connect", "limit for a TCP connect"),
+    ("--tls-handshake-timeout", "tls_handshake", "limit for a TLS handshake"),
+    ("--response-header-timeout", "response_header", "limit from a request to its answer"),
+    ("--idle-timeout", "idle", "limit between received bytes of an answer"),
+    ("--idle-connection-timeout", "idle_connection", "keep unused connections this long"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    config: ClientConfig
+    tls: TLSConfig
+    timeouts: Timeouts
+
+
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    given: dict[str, float] = {}
+    for _flag, field, _what in _TIMEOUT_FLAGS:
+        value = getattr(args, f"timeout_{field}")
+        if value is not None:
+            given[field] = value if value > 0 else math.inf
+    return Timeouts(**given)
+
+
 def _credentials(args: argparse.Namespace) -> Credentials | None:
     if args.creds is not None and args.no_creds:
         raise UsageError("--creds and --no-creds cannot be used together")
@@ -233,8 +348,13 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
     return Credentials(username=user, password=password)
 
 
-def _settings(args: argparse.Namespace) -> LoadedConfig:
+def _settings(args: argparse.Namespace) -> _Settings:
     """The library's :func:`~trio_backend.load_config`, with the flags as its arguments."""
+    loaded = _load_config(args)
+    return _Settings(config=loaded.config, tls=loaded.tls, timeouts=_timeouts(args))
+
+
+def _load_config(args: argparse.Namespace) -> LoadedConfig:
     return load_config(
         registries_conf=args.registries_conf,
         registries_d=args.registries_d,
@@ -249,6 +369,7 @@ def _settings(args: argparse.Namespace) -> LoadedConfig:
             variant=args.override_variant,
         ),
         env=os.environ,
+        retry=RetryPolicy.of_flags(times=args.retry_times, delay=args.retry_delay),
     )
 
 
@@ -274,39 +395,48 @@ class _RefError(Exception):
         self.error = error
 
 
-async def _inspect(args: argparse.Namespace, settings: LoadedConfig) -> None:
+async def _inspect(args: argparse.Namespace, settings: _Settings) -> None:
+    """Every REF at once; a failed one is a stderr line of its own and ``null`` in the array."""
     if args.raw and len(args.refs) > 1:
         raise UsageError("--raw takes exactly one REF")
-    refs: list[ImageRef] = []
-    for text in args.refs:
-        try:
-            refs.append(ImageRef.parse(_strip_transport(text)))
-        except RegistryClientError as exc:
-            raise _RefError(text, exc) from exc
-    results: list[Any] = [None] * len(refs)
-    async with open_client(settings.config, tls=settings.tls) as client:
+    texts = [_strip_transport(text) for text in args.refs]  # a usage error before any work
+    results: list[Any] = [None] * len(args.refs)
+    failures: list[_RefError | None] = [None] * len(args.refs)
+    async with _client(settings) as client:
 
         async def one(index: int) -> None:
             try:
-                results[index] = await _inspect_one(client, refs[index], args)
+                ref = ImageRef.parse(texts[index])
+                results[index] = await _inspect_one(client, ref, args)
             except RegistryClientError as exc:
-                raise _RefError(args.refs[index], exc) from exc
+                failures[index] = _RefError(args.refs[index], exc)
 
-        try:
-            async with trio.open_nursery(strict_exception_groups=True) as nursery:
-                for index in range(len(refs)):
-                    nursery.start_soon(one, index)
-        except BaseExceptionGroup as group:
-            first = first_exception(group, _RefError)
-            if first is None:
-                raise
-            raise first from None
+        async with trio.open_nursery() as nursery:
+            for index in range(len(args.refs)):
+                nursery.start_soon(one, index)
+    failed = [failure for failure in failures if failure is not None]
+    if len(args.refs) == 1 and failed:
+        raise failed[0]
+    if args.debug and failed:
+        raise failed[0].error
     if args.raw:
         sys.stdout.buffer.write(results[0])
         sys.stdout.buffer.flush()
         return
     payload = results[0] if len(results) == 1 else results
     sys.stdout.write(json.dumps(payload, indent=4) + "\n")
+    if failed:
+        for failure in failed:
+            sys.stderr.write(_ref_error_line(args.command, failure) + "\n")
+        raise _AlreadyReported
+
+
+class _AlreadyReported(Exception):
+    """Failures were printed already; exit status 1."""
+
+
+def _client(settings: _Settings) -> AbstractAsyncContextManager[RegistryClient]:
+    return open_client(settings.config, tls=settings.tls, timeouts=settings.timeouts)
 
 
 def _manifest_digest(args: argparse.Namespace) -> None:
@@ -317,7 +447,7 @@ def _manifest_digest(args: argparse.Namespace) -> None:
     sys.stdout.write(f"{manifest_digest(raw)}\n")
 
 
-async def _pull(args: argparse.Namespace, settings: LoadedConfig) -> None:
+async def _pull(args: argparse.Namespace, settings: _Settings) -> None:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     try:
@@ -325,7 +455,7 @@ async def _pull(args: argparse.Namespace, settings: LoadedConfig) -> None:
     except RegistryClientError as exc:
         raise _RefError(args.ref, exc) from exc
     out = progress_stream(args.quiet)
-    async with open_client(settings.config, tls=settings.tls) as client:
+    async with _client(settings) as client:
         try:
             result = await pull_image(
                 client, ref, Path(args.dir), jobs=args.jobs, progress_out=out
@@ -346,9 +476,9 @@ def _parse_ref(text: str) -> ImageRef:
         raise _RefError(text, exc) from exc
 
 
-async def _signatures(args: argparse.Namespace, settings: LoadedConfig) -> None:
+async def _signatures(args: argparse.Namespace, settings: _Settings) -> None:
     ref = _parse_ref(args.ref)
-    async with open_client(settings.config, tls=settings.tls) as client:
+    async with _client(settings) as client:
         try:
             found = await client.list_signatures(ref)
         except RegistryClientError as exc:
@@ -367,14 +497,17 @@ async def _signatures(args: argparse.Namespace, settings: LoadedConfig) -> None:
 
 
 def _write_signatures(directory: Path, blobs: list[bytes]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    with local_errors("creating", directory):
+        directory.mkdir(parents=True, exist_ok=True)
     for number, blob in enumerate(blobs, 1):
-        (directory / f"signature-{number}").write_bytes(blob)
+        path = directory / f"signature-{number}"
+        with local_errors("writing", path):
+            path.write_bytes(blob)
 
 
-async def _delete(args: argparse.Namespace, settings: LoadedConfig) -> None:
+async def _delete(args: argparse.Namespace, settings: _Settings) -> None:
     ref = _parse_ref(args.ref)
-    async with open_client(settings.config, tls=settings.tls) as client:
+    async with _client(settings) as client:
         try:
             if args.dry_run:
                 plan = await client.plan_deletion(ref)
@@ -397,18 +530,53 @@ def _print_plan(ref: ImageRef, plan: DeletionPlan) -> None:
         sys.stdout.write("  (signatures are in a read-only lookaside: delete would refuse)\n")
 
 
+_COMMANDS: dict[str, Callable[[argparse.Namespace, _Settings], Awaitable[None]]] = {
+    "inspect": _inspect,
+    "pull": _pull,
+    "signatures": _signatures,
+    "delete": _delete,
+}
+
+
 async def _run(args: argparse.Namespace) -> None:
-    timeout = args.command_timeout if args.command_timeout else DEFAULT_COMMAND_TIMEOUT
+    """The command, cancelled by SIGINT/SIGTERM (then :class:`_Signalled` is raised)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        await _command(args)  # signals reach only the main thread: nothing to watch
+        return
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def watch() -> None:
+                    async for signum in signals:
+                        received.append(signum)
+                        nursery.cancel_scope.cancel()
+                        return
+
+                nursery.start_soon(watch)
+                try:
+                    await _command(args)
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The watcher never fails: the group holds the command's one exception.
+            sole = sole_exception(group)
+            if sole is None:
+                raise
+            raise sole from None
+    if received:
+        raise _Signalled(received[0])
+
+
+async def _command(args: argparse.Namespace) -> None:
     settings = _settings(args)
-    with trio.fail_after(timeout):
-        if args.command == "pull":
-            await _pull(args, settings)
-        elif args.command == "signatures":
-            await _signatures(args, settings)
-        elif args.command == "delete":
-            await _delete(args, settings)
-        else:
-            await _inspect(args, settings)
+    run = _COMMANDS[args.command]
+    if not args.command_timeout:
+        await run(args, settings)
+        return
+    with trio.fail_after(args.command_timeout):
+        await run(args, settings)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -416,9 +584,55 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _configure_logging(debug: bool) -> None:
+    """Registry warnings always reach stderr, once per text; ``--debug`` adds the exchanges."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("trio_backend")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
+
+
+def _ref_error_line(command: str, exc: _RefError) -> str:
+    code = getattr(exc.error, "code", "")
+    suffix = f" [{code}]" if code else ""
+    mirrors = [f for f in exc.error.also_failed if f.is_mirror]
+    counted = {f.note for f in mirrors}  # the notes that say the same as the count
+    notes: list[str] = getattr(exc.error, "__notes__", [])
+    others = [note for note in notes if note not in counted]
+    if others:
+        suffix += "; " + "; ".join(others)
+    if mirrors:
+        suffix += f" ({len(mirrors)} mirror(s) also failed; --debug shows them)"
+    return f"{PROG}: {command} {exc.ref}: {_one_line(exc.error)}{suffix}"
+
+
+def _raise_on_sigterm(signum: int, frame: object) -> None:
+    raise _Signalled(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = build_parser().parse_args(_bool_flags(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    given = sys.argv[1:] if argv is None else argv
+    try:
+        args = parser.parse_args(_bool_flags(given, _boolean_flags(parser)))
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 2
+    _configure_logging(args.debug)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args)  # signal handlers can only be set from the main thread
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        return _main(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "manifest-digest":
             _manifest_digest(args)
@@ -427,23 +641,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
-    except CommandError as exc:
-        sys.stderr.write(f"{PROG}: {args.command}: {exc}\n")
+    except (CommandError, DestinationError) as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"{PROG}: {args.command}: {_one_line(exc)}\n")
+        return 1
+    except _AlreadyReported:
         return 1
     except _RefError as exc:
         if args.debug:
             raise exc.error from None
-        code = getattr(exc.error, "code", "")
-        suffix = f" [{code}]" if code else ""
-        mirrors = [f for f in exc.error.also_failed if f.is_mirror]
-        counted = {f.note for f in mirrors}  # the notes that say the same as the count
-        notes: list[str] = getattr(exc.error, "__notes__", [])
-        others = [note for note in notes if note not in counted]
-        if others:
-            suffix += "; " + "; ".join(others)
-        if mirrors:
-            suffix += f" ({len(mirrors)} mirror(s) also failed; --debug shows them)"
-        sys.stderr.write(f"{PROG}: {args.command} {exc.ref}: {_one_line(exc.error)}{suffix}\n")
+        sys.stderr.write(_ref_error_line(args.command, exc) + "\n")
         return 1
     except RegistryClientError as exc:
         if args.debug:
@@ -455,9 +663,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"{PROG}: {args.command}: timed out (--command-timeout)\n")
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
+    except _Signalled as exc:
+        sys.stderr.write(f"{PROG}: {args.command}: {_SIGNAL_WORD[exc.signum]}\n")
+        return _SIGNAL_EXIT[exc.signum]
+    except KeyboardInterrupt:  # before or after the signal receiver was in place
+        sys.stderr.write(f"{PROG}: {args.command}: interrupted\n")
         return 130
     except BrokenPipeError:
+        return 1
+    except OSError as exc:
+        if args.debug:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = (exc.strerror or str(exc)).lower()
+        sys.stderr.write(f"{PROG}: {args.command}:{where}: {reason}\n")
         return 1
     return 0

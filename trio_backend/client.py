@@ -4,6 +4,8 @@ Every operation takes an image as a reference string, an :class:`ImageRef` or an
 :class:`ImageSource` (opened once: its manifest, its signatures and its blobs then come from
 the same place). Results are immutable. No method takes a ``timeout=``: wrap calls in
 ``trio.move_on_after`` / ``trio.fail_after``.
+Each single wait (connect, TLS handshake, response head, idle reads) is bounded by the
+:class:`~trio_backend.timeouts.Timeouts` given to :func:`open_client`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from trio_backend.blob import BlobStream
 from trio_backend.credential_helpers import CredentialHelpers
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
 from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
+from trio_backend.trace import ExchangeTrace, TracingTransport
 
 __all__ = ["Image", "RegistryClient", "open_client"]
 
@@ -65,6 +69,8 @@ class RegistryClient:
         helpers: CredentialHelpers | None = None,
     ) -> None:
         self._pool = pool
+        self._trace = ExchangeTrace()
+        self._transport = TracingTransport(pool, self._trace)
         self.session = RegistrySession(config)
         self._coalescer = Coalescer()
         self._helpers = helpers if helpers is not None else CredentialHelpers()
@@ -80,7 +86,7 @@ class RegistryClient:
         return self.session.state
 
     async def _run(self, flow: Flow[T]) -> T:
-        return await drive(flow, self._pool, self._coalescer)
+        return await drive(flow, self._transport, self._coalescer)
 
     async def _ask_helpers(self, ref: ImageRef) -> ImageRef:
         """Run the credential helpers an operation on ``ref`` may need; their answers become
@@ -183,7 +189,7 @@ class RegistryClient:
             resume: tuple[BlobDownload, int] | None,
         ) -> tuple[BlobDownload, AsyncBody | None]:
             flow = self.session.open_blob(source, blob_digest, size=size, urls=urls, resume=resume)
-            return await drive_streamed(flow, self._pool, self._coalescer)
+            return await drive_streamed(flow, self._transport, self._coalescer)
 
         download, body = await opener(None)
         if body is None:
@@ -222,6 +228,11 @@ class RegistryClient:
         ref = await self._ask_helpers(_deletion_ref(image))
         return await self._run(self.session.delete_image(ref))
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every distinct ``Warning: 299`` text the registries sent so far, first seen first."""
+        return self._trace.warnings
+
     def statistics(self) -> PoolStatistics:
         """Connection pool counters."""
         return self._pool.statistics()
@@ -244,12 +255,14 @@ async def open_client(
     *,
     tls: TLSConfig | None = None,
     helpers: CredentialHelpers | None = None,
+    timeouts: Timeouts | None = None,
 ) -> AsyncIterator[RegistryClient]:
     """Open a client; its connections are closed when the block ends.
 
     ``config`` decides which endpoints are verified (``tls_verify``, registries.conf
     ``insecure``); ``tls`` only supplies certificate material (CAs, client certificates);
-    ``helpers`` runs credential helpers (default: ``$PATH`` and a 30 s deadline each).
+    ``helpers`` runs credential helpers (default: ``$PATH`` and a 30 s deadline each);
+    ``timeouts`` bounds each single wait (default: :class:`Timeouts`).
     """
-    async with ConnectionPool(tls=tls or TLSConfig()) as pool:
+    async with ConnectionPool(tls=tls or TLSConfig(), timeouts=timeouts) as pool:
         yield RegistryClient(pool, config or ClientConfig(), helpers=helpers)

@@ -10,8 +10,9 @@ the flow in ``finally`` so cancellation never leaves a generator suspended.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Hashable
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import trio
 
@@ -23,6 +24,9 @@ from sansio_registry_driverkit.files import file_exchange
 __all__ = ["AsyncBody", "AsyncTransport", "Coalescer", "drive", "drive_streamed"]
 
 T = TypeVar("T")
+
+#: Back-off waits the core asks for (429, retries), in the ``--debug`` trace.
+SLEEP_LOG: Final = logging.getLogger("trio_backend.http")
 
 
 class AsyncBody(Protocol):
@@ -115,7 +119,7 @@ def _fresh_copy(error: RegistryClientError | None) -> RegistryClientError | None
     if isinstance(error, BodyTooLarge):
         return BodyTooLarge(error.limit)
     if isinstance(error, TransportError):
-        return TransportError(str(error))
+        return TransportError(str(error), before_response=error.before_response)
     return None
 
 
@@ -189,6 +193,7 @@ async def drive_streamed(
                         continue
                     step = flow.reply(reply)
                 case Sleep(seconds=seconds):
+                    SLEEP_LOG.debug("waiting %.3g s before trying again", seconds)
                     await trio.sleep(seconds)
                     step = flow.reply(None)
     finally:

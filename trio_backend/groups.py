@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-__all__ = ["first_exception"]
+__all__ = ["first_exception", "sole_exception"]
 
 E = TypeVar("E", bound=BaseException)
 
@@ -19,3 +19,13 @@ def first_exception(group: BaseExceptionGroup[BaseException], kind: type[E]) -> 
             if found is not None:
                 return found
     return None
+
+
+def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception inside nested single-member groups, or None when there are more."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup):
+        if len(inner.exceptions) != 1:
+            return None
+        inner = inner.exceptions[0]
+    return inner

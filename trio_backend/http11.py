@@ -14,6 +14,7 @@ unbounded headers).
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -49,8 +50,10 @@ _MAPPED: Final = (
 
 
 @contextmanager
-def map_io_errors(action: str) -> Iterator[None]:
+def map_io_errors(action: str, *, before_response: bool = False) -> Iterator[None]:
     """Turn IO and HTTP framing failures inside the block into ``TransportError``.
+
+    ``before_response`` marks failures the server cannot have acted on (e.g. connecting).
 
     ``action`` names what was being done and to whom, e.g.
     ``"connecting to https://127.0.0.1:5000"``; the message becomes
@@ -59,7 +62,9 @@ def map_io_errors(action: str) -> Iterator[None]:
     try:
         yield
     except _MAPPED as exc:
-        raise TransportError(f"{action}: {describe_io_error(exc)}") from exc
+        raise TransportError(
+            f"{action}: {describe_io_error(exc)}", before_response=before_response
+        ) from exc
 
 
 def describe_io_error(exc: BaseException) -> str:
@@ -138,8 +143,22 @@ class HTTP11Connection:
     synchronous (:meth:`close_now`) so cleanup never has to wait inside a cancelled scope.
     """
 
-    def __init__(self, stream: trio.abc.Stream, origin: Origin, *, raw: trio.SocketStream) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        origin: Origin,
+        *,
+        raw: trio.SocketStream,
+        head_timeout: float = math.inf,
+        idle_timeout: float = math.inf,
+    ) -> None:
         self.origin = origin
+        #: Seconds the whole response head may take once the request was sent.
+        self.head_timeout = head_timeout
+        #: Seconds any single receive (or send) may wait for progress.
+        self.idle_timeout = idle_timeout
+        #: ``trio.current_time()`` when the connection last went idle in the pool.
+        self.idle_since = 0.0
         #: False for a TLS connection made without certificate verification: such a
         #: connection is never handed to a request that requires verification.
         self.verified = True
@@ -152,6 +171,8 @@ class HTTP11Connection:
         self.received = 0
         #: The server closed the connection before the body was complete.
         self.truncated = False
+        #: A deadline (head or idle) ended the current exchange, not the server.
+        self.timed_out = False
         self._eof = False
         self._closed = False
 
@@ -181,10 +202,26 @@ class HTTP11Connection:
             wire = bytearray()
             for ev in events:
                 wire += self._h11.send(ev) or b""
-            await self._stream.send_all(wire)
+            with trio.move_on_after(self.idle_timeout) as scope:
+                await self._stream.send_all(wire)
+        if scope.cancelled_caught:
+            self.timed_out = True
+            self.close_now()
+            raise TransportError(
+                f"sending request to {self.origin}: no progress for {self.idle_timeout:g} s"
+            )
 
     async def receive_head(self) -> ResponseHead:
         """Wait for the final response head (1xx informational responses are skipped)."""
+        with trio.move_on_after(self.head_timeout):
+            return await self._receive_head()
+        self.timed_out = True
+        self.close_now()
+        raise TransportError(
+            f"reading response from {self.origin}: no response head within {self.head_timeout:g} s"
+        )
+
+    async def _receive_head(self) -> ResponseHead:
         while True:
             event = await self._next_event()
             if isinstance(event, h11.InformationalResponse):
@@ -231,7 +268,7 @@ class HTTP11Connection:
                         raise TransportError(f"{action}: {self._eof_reason(state)}") from exc
                     raise
                 if event is h11.NEED_DATA:
-                    data = await self._stream.receive_some(CHUNK_SIZE)
+                    data = await self._receive_some(action)
                     self.received += len(data)
                     if not data:
                         self._eof = True
@@ -241,6 +278,14 @@ class HTTP11Connection:
                     raise TransportError(f"{action}: {self._eof_reason(state)}")
                 assert isinstance(event, h11.Event)
                 return event
+
+    async def _receive_some(self, action: str) -> bytes | bytearray:
+        with trio.move_on_after(self.idle_timeout) as scope:
+            return await self._stream.receive_some(CHUNK_SIZE)
+        assert scope.cancelled_caught
+        self.timed_out = True
+        self.close_now()
+        raise TransportError(f"{action}: no data for {self.idle_timeout:g} s")
 
     def _eof_reason(self, state: object) -> str:
         if state is h11.SEND_BODY:

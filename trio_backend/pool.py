@@ -6,9 +6,12 @@ goes back to the pool only after a clean h11 cycle (body read to the end, no
 ``Connection: close``); an early close, a cancellation or an error closes it instead.
 
 A reused connection that dies before the first response byte (the server dropped an idle
-keep-alive connection) is retried once, on a fresh connection, for GET and HEAD only.
+keep-alive connection) is retried once, on a fresh connection, whatever the method: the
+server closed it without reading the request (RFC 9112 §9.3.1), so nothing was acted on.
+Idle connections older than ``Timeouts.idle_connection`` are closed instead of reused.
 
-No ``timeout=`` anywhere: callers wrap calls in trio cancel scopes.
+No ``timeout=`` on any call: each wait is bounded by the pool's :class:`Timeouts`, and callers
+bound whole calls with trio cancel scopes.
 """
 
 from __future__ import annotations
@@ -22,17 +25,15 @@ import trio
 from sansio_registry.errors import BodyTooLarge, LocalProtocolError, TransportError
 from sansio_registry.http import Origin, Request, Response, ResponseHead, content_length
 from trio_backend.http11 import HTTP11Connection, map_io_errors
+from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
 
 __all__ = [
     "ConnectionPool",
-    "OpenResponse",
     "PoolStatistics",
     "StreamedResponse",
 ]
 
-# Only these are re-sent after a stale keep-alive connection: they are safe to repeat.
-_RETRYABLE_METHODS: Final = frozenset({"GET", "HEAD"})
 # RFC 9110 §8.6: a user agent should send Content-Length for these even when the body is empty.
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
@@ -98,9 +99,9 @@ class ConnectionPool:
         tls: TLS settings per host (verification on by default).
         max_per_origin: most idle connections kept per origin; more are closed when released.
         user_agent: sent as ``User-Agent`` when a request carries none.
-        connect_timeout: seconds a TCP connect plus TLS handshake may take (Go: 30 s dial,
-            10 s handshake). A dead mirror then fails as a TransportError and the next pull
-            source is tried, instead of using up the caller's whole cancel scope.
+        timeouts: the deadline of each wait (connect, TLS handshake, response head, idle
+            reads, idle pooled connections). A dead mirror then fails as a TransportError and
+            the next pull source is tried, instead of using up the caller's whole cancel scope.
     """
 
     def __init__(
@@ -109,14 +110,14 @@ class ConnectionPool:
         tls: TLSConfig | None = None,
         max_per_origin: int = 8,
         user_agent: str | None = None,
-        connect_timeout: float = 30.0,
+        timeouts: Timeouts | None = None,
     ) -> None:
         if max_per_origin < 0:
             raise LocalProtocolError("max_per_origin must not be negative")
         self._tls = tls if tls is not None else TLSConfig()
         self._max_idle = max_per_origin
         self._user_agent = user_agent
-        self._connect_timeout = connect_timeout
+        self.timeouts = timeouts if timeouts is not None else Timeouts()
         self._idle: dict[Origin, list[HTTP11Connection]] = {}
         self._active = 0
         self._opened = 0
@@ -181,14 +182,11 @@ class ConnectionPool:
             body=body,
         )
 
-    def open_response(self, request: Request) -> OpenResponse:
-        """``async with pool.open_response(req) as resp:`` — :meth:`open`, closed on exit."""
-        return OpenResponse(self, request)
-
     async def open(self, request: Request) -> StreamedResponse:
         """Send ``request`` and return once the response head arrived; the body streams.
 
-        The caller must ``aclose()`` the result (or use it in ``async with``). The connection
+        The caller must ``aclose()`` the result (or use ``async with await pool.open(req)``,
+        a trio ``AsyncResource``). The connection
         returns to the pool only if the body is read to its end.
 
         Raises:
@@ -198,7 +196,6 @@ class ConnectionPool:
             raise LocalProtocolError("the connection pool is closed")
         origin = request.origin
         headers = self._headers_for(request, origin)
-        method = request.method.upper()
         retried = False
         while True:
             conn = None if retried else self._checkout(origin, request.tls_verify)
@@ -209,11 +206,16 @@ class ConnectionPool:
                 await conn.send_request(request.method, request.target, headers, request.body)
                 self._sent += 1
                 head = await conn.receive_head()
-            except TransportError:
+            except TransportError as exc:
                 self._active -= 1
                 conn.close_now()
-                stale = conn.is_reused and conn.received == 0
-                if stale and not retried and method in _RETRYABLE_METHODS:
+                # Sending failed, or the connection ended before any response byte (and not
+                # by our own deadline): the server cannot have answered, so the core may
+                # resend a retry-safe request.
+                silent = conn.received == 0 and not conn.timed_out
+                exc.before_response = exc.before_response or silent
+                stale = conn.is_reused and silent
+                if stale and not retried:
                     retried = True
                     self._retries += 1
                     continue
@@ -240,8 +242,11 @@ class ConnectionPool:
         conns = self._idle.get(origin)
         if not conns:
             return None
+        oldest = trio.current_time() - self.timeouts.idle_connection
         for index in range(len(conns) - 1, -1, -1):
             conn = conns[index]
+            if conn.idle_since < oldest:
+                conn.close_now()
             if conn.is_closed:
                 del conns[index]
             elif conn.verified or not verify:
@@ -254,6 +259,7 @@ class ConnectionPool:
         self._active -= 1
         conns = self._idle.setdefault(conn.origin, [])
         if not self._closed and len(conns) < self._max_idle and conn.start_next_cycle():
+            conn.idle_since = trio.current_time()
             conns.append(conn)
         else:
             conn.close_now()
@@ -263,27 +269,30 @@ class ConnectionPool:
         conn.close_now()
 
     async def _connect(self, origin: Origin, verify: bool = True) -> HTTP11Connection:
-        with trio.move_on_after(self._connect_timeout) as scope:
-            return await self._connect_now(origin, verify)
-        assert scope.cancelled_caught
-        raise TransportError(
-            f"connecting to {origin}: timed out after {self._connect_timeout:g} s"
-        )
-
-    async def _connect_now(self, origin: Origin, verify: bool) -> HTTP11Connection:
         https = origin.scheme == "https"
         ctx = self._tls.ssl_context_for(origin, verify=verify) if https else None
-        with map_io_errors(f"connecting to {origin}"):
+        limits = self.timeouts
+        action = f"connecting to {origin}"
+        with (
+            trio.move_on_after(limits.connect) as scope,
+            map_io_errors(action, before_response=True),
+        ):
             tcp = await trio.open_tcp_stream(origin.host, origin.port)
+        if scope.cancelled_caught:
+            raise TransportError(
+                f"{action}: timed out after {limits.connect:g} s", before_response=True
+            )
         self._opened += 1
         if ctx is None:
-            return HTTP11Connection(tcp, origin, raw=tcp)
+            return self._connection(tcp, origin, tcp)
         sniffer = _SniffingStream(tcp)
         stream = trio.SSLStream(sniffer, ctx, server_hostname=origin.host, https_compatible=True)
         action = f"TLS handshake with {origin}"
         try:
-            with map_io_errors(action):
+            with trio.move_on_after(limits.tls_handshake) as scope, map_io_errors(action):
                 await stream.do_handshake()
+            if scope.cancelled_caught:
+                raise TransportError(f"{action}: timed out after {limits.tls_handshake:g} s")
         except TransportError as exc:
             tcp.socket.close()
             if sniffer.first_bytes.startswith(b"HTTP/"):
@@ -295,9 +304,20 @@ class ConnectionPool:
         except BaseException:
             tcp.socket.close()
             raise
-        conn = HTTP11Connection(stream, origin, raw=tcp)
+        conn = self._connection(stream, origin, tcp)
         conn.verified = verify
         return conn
+
+    def _connection(
+        self, stream: trio.abc.Stream, origin: Origin, raw: trio.SocketStream
+    ) -> HTTP11Connection:
+        return HTTP11Connection(
+            stream,
+            origin,
+            raw=raw,
+            head_timeout=self.timeouts.response_header,
+            idle_timeout=self.timeouts.idle,
+        )
 
 
 @final
@@ -457,26 +477,3 @@ class StreamedResponse(trio.abc.ReceiveStream):
         """Close the response; the connection is kept only if the body was fully read."""
         self.discard()
         await trio.lowlevel.checkpoint()
-
-
-@final
-class OpenResponse:
-    """The async context manager returned by :meth:`ConnectionPool.open_response`."""
-
-    def __init__(self, pool: ConnectionPool, request: Request) -> None:
-        self._pool = pool
-        self._request = request
-        self._response: StreamedResponse | None = None
-
-    async def __aenter__(self) -> StreamedResponse:
-        self._response = await self._pool.open(self._request)
-        return self._response
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._response is not None:
-            self._response.discard()

@@ -3,8 +3,10 @@
 Layout (containers/image ``directory`` transport): ``manifest.json`` (the image's manifest,
 the chosen instance for a list), one file per blob named by its hex digest, and ``version``.
 Blobs download concurrently (bounded); each is written to a temporary name and renamed only
-once its size and digest were verified, and ``manifest.json``/``version`` are written last, so
-an interrupted pull never leaves a directory that looks complete.
+once its size and digest were verified, and ``version``/``manifest.json`` are written last, so
+an interrupted pull never leaves a directory that looks complete. Which directories may be
+written, and how a failed or cancelled pull removes what it created (and only that), is
+:mod:`trio_backend.image_dir`'s job.
 
 Throughput: the event loop only receives; hashing and writing happen together in a worker
 thread, about 1 MiB of received chunks at a time (hashlib and ``os.writev`` release the GIL),
@@ -17,7 +19,6 @@ and for other transfers when the network, not the CPU, is the limit.
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,10 +34,18 @@ from sansio_registry.manifest import ImageManifest, Schema1Manifest, parse_manif
 from sansio_registry.reference import ImageRef
 from trio_backend.client import RegistryClient
 from trio_backend.groups import first_exception
+from trio_backend.image_dir import DIR_VERSION, DestinationError, ImageDirectory, local_errors
 
-__all__ = ["DIR_VERSION", "BlobSpec", "PullResult", "Progress", "blobs_of", "pull_image"]
+__all__ = [
+    "DIR_VERSION",
+    "BlobSpec",
+    "DestinationError",
+    "PullResult",
+    "Progress",
+    "blobs_of",
+    "pull_image",
+]
 
-DIR_VERSION: Final = b"Directory Transport Version: 1.1\n"
 BUFFER_BYTES: Final = 1024 * 1024
 _QUEUED_BUFFERS: Final = 4
 _IOV_MAX: Final = 512  # writev takes at most IOV_MAX (1024 on Linux) buffers
@@ -69,11 +78,18 @@ def blobs_of(manifest: Manifest) -> tuple[BlobSpec, ...]:
     specs: list[BlobSpec] = []
     if isinstance(document, ImageManifest):
         config = document.config
-        specs.append(BlobSpec(Digest.parse(config.digest), config.size))
+        specs.append(BlobSpec(Digest.parse(config.digest, remote=True), config.size))
         for layer in document.layers:
-            specs.append(BlobSpec(Digest.parse(layer.digest), layer.size, tuple(layer.urls or ())))
+            specs.append(
+                BlobSpec(
+                    Digest.parse(layer.digest, remote=True), layer.size, tuple(layer.urls or ())
+                )
+            )
     elif isinstance(document, Schema1Manifest):
-        specs.extend(BlobSpec(Digest.parse(layer.blob_sum), None) for layer in document.fs_layers)
+        specs.extend(
+            BlobSpec(Digest.parse(layer.blob_sum, remote=True), None)
+            for layer in document.fs_layers
+        )
     else:
         raise RemoteProtocolError(f"{manifest.media_type} is not a single-image manifest")
     seen: set[Digest] = set()
@@ -151,45 +167,30 @@ def _write_all(fd: int, data: bytes | bytearray) -> None:
 Chunk = bytes | bytearray
 
 
-def _hash_and_write(verifier: DigestVerifier, fd: int, chunks: list[Chunk]) -> None:
+def _hash_and_write(verifier: DigestVerifier, fd: int, chunks: list[Chunk], path: Path) -> None:
     for chunk in chunks:
         verifier.update(chunk)
     if len(chunks) > _IOV_MAX:
         chunks = [b"".join(chunks)]
-    written = os.writev(fd, chunks)
-    total = sum(map(len, chunks))
-    if written < total:  # a short write (rare for files): finish the rest plainly
-        _write_all(fd, b"".join(chunks)[written:])
-
-
-def _temp_name(directory: Path, name: str) -> Path:
-    return directory / f".{name}.partial-{secrets.token_hex(4)}"
-
-
-def _prepare(directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in (directory / "manifest.json", directory / "version"):
-        stale.unlink(missing_ok=True)  # what is there no longer describes complete contents
-
-
-def _write_file_atomically(directory: Path, name: str, data: bytes) -> None:
-    tmp = _temp_name(directory, name)
-    tmp.write_bytes(data)
-    tmp.replace(directory / name)
+    with local_errors("writing", path):
+        written = os.writev(fd, chunks)
+        total = sum(map(len, chunks))
+        if written < total:  # a short write (rare for files): finish the rest plainly
+            _write_all(fd, b"".join(chunks)[written:])
 
 
 async def _download(
     client: RegistryClient,
     source: ImageSource,
     spec: BlobSpec,
-    directory: Path,
+    destination: ImageDirectory,
     progress: Progress,
 ) -> int:
-    """One blob into ``directory/<hex>``; returns how many resumes it needed."""
+    """One blob into ``<directory>/<hex>``; returns how many resumes it needed."""
     started = trio.current_time()
-    final = directory / spec.digest.hex
-    tmp = _temp_name(directory, spec.digest.hex)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    tmp = destination.temp_path(spec.digest.hex)
+    with local_errors("creating", tmp):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     renamed = False
     try:
         async with client._open_blob(
@@ -201,7 +202,7 @@ async def _download(
             async def writer() -> None:
                 async with receive:
                     async for chunks in receive:
-                        await trio.to_thread.run_sync(_hash_and_write, verifier, fd, chunks)
+                        await trio.to_thread.run_sync(_hash_and_write, verifier, fd, chunks, tmp)
                         progress.advance(sum(map(len, chunks)))
 
             async with trio.open_nursery() as nursery:
@@ -223,7 +224,7 @@ async def _download(
             resumes = stream.resumes
         os.close(fd)
         fd = -1
-        await trio.to_thread.run_sync(tmp.replace, final)
+        await trio.to_thread.run_sync(destination.place, tmp, spec.digest.hex)
         renamed = True
     finally:
         if fd >= 0:
@@ -244,13 +245,38 @@ async def pull_image(
     progress_out: TextIO | None = None,
     on_manifest: Callable[[Manifest], None] | None = None,
 ) -> PullResult:
-    """Copy ``ref`` into ``directory`` (created if missing) as skopeo's ``dir:`` does."""
+    """Copy ``ref`` into ``directory`` (created if missing) as skopeo's ``dir:`` does.
+
+    Raises:
+        DestinationError: ``directory`` may not be written (checked before any request) or
+            a local file-system error; one line.
+        RegistryClientError: the image could not be read or a blob failed verification.
+    """
+    destination = ImageDirectory(directory)
+    await trio.to_thread.run_sync(destination.open)
+    try:
+        return await _pull_into(
+            client, ref, destination, jobs=jobs, progress_out=progress_out, on_manifest=on_manifest
+        )
+    finally:
+        # Synchronous on purpose: this also runs while the task is being cancelled.
+        destination.roll_back()
+
+
+async def _pull_into(
+    client: RegistryClient,
+    ref: ImageRef,
+    destination: ImageDirectory,
+    *,
+    jobs: int,
+    progress_out: TextIO | None,
+    on_manifest: Callable[[Manifest], None] | None,
+) -> PullResult:
     source = await client.open_image(ref)
     manifest = await client.resolve_image(source)
     if on_manifest is not None:
         on_manifest(manifest)
     specs = blobs_of(manifest)
-    await trio.to_thread.run_sync(_prepare, directory)
     progress = Progress(progress_out)
     progress.start(specs)
     limiter = trio.CapacityLimiter(max(1, jobs))
@@ -259,7 +285,7 @@ async def pull_image(
     async def one(spec: BlobSpec) -> None:
         nonlocal resumes
         async with limiter:
-            resumes += await _download(client, source, spec, directory, progress)
+            resumes += await _download(client, source, spec, destination, progress)
 
     async def ticker() -> None:
         while True:
@@ -275,18 +301,20 @@ async def pull_image(
                     downloads.start_soon(one, spec)
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        failure = first_exception(group, RegistryClientError)
+        failure: Exception | None = first_exception(group, DestinationError)
+        if failure is None:
+            failure = first_exception(group, RegistryClientError)
         if failure is None:
             raise
         raise failure from None  # one blob's failure is the pull's failure
     finally:
         progress.finish()
-    await trio.to_thread.run_sync(_write_file_atomically, directory, "manifest.json", manifest.raw)
-    await trio.to_thread.run_sync(_write_file_atomically, directory, "version", DIR_VERSION)
+    blob_names = {spec.digest.hex for spec in specs}
+    await trio.to_thread.run_sync(destination.commit, manifest.raw, blob_names)
     return PullResult(
         reference=ref,
         manifest=manifest,
-        directory=directory,
+        directory=destination.path,
         blobs=specs,
         bytes_downloaded=progress.done,
         resumes=resumes,

@@ -12,6 +12,8 @@ Synchronous on purpose, like the loaders it calls: it runs once at start-up.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import platform
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import NamedTuple
 from sansio_registry.auth import Credentials
 from sansio_registry.client_config import ClientConfig
 from sansio_registry.platform import WantedPlatform
+from sansio_registry.retry_policy import RetryPolicy
 from trio_backend.auth_files import load_auth_files
 from trio_backend.config_files import load_registries_conf
 from trio_backend.platform_detection import cpu_variant, go_arch, go_os
@@ -71,6 +74,7 @@ def load_config(
     tls_verify: bool | None = None,
     platform: WantedPlatform | None = None,
     env: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> LoadedConfig:
     """Read the configuration skopeo would use; every argument is one of the CLI's flags.
 
@@ -87,6 +91,9 @@ def load_config(
         platform: default :func:`host_platform` (``--override-os`` …).
         env: the environment to read (default ``os.environ``, with ``HOME`` from the
             password database when unset).
+        retry: the retry policy (``--retry-times``, ``--retry-delay``); default
+            :class:`RetryPolicy`. Its ``jitter_seed``, when unset, comes from ``os.urandom``
+            so that clients retrying at once spread apart.
 
     Raises:
         ConfigError: a file exists but is wrong.
@@ -103,5 +110,13 @@ def load_config(
         use_auth_files=use_auth_files,
         tls_verify=tls_verify,
         platform=platform if platform is not None else host_platform(),
+        retry=_seeded(retry or RetryPolicy()),
     )
     return LoadedConfig(config=config, tls=TLSConfig(cert_dir=cert_dir))
+
+
+def _seeded(policy: RetryPolicy) -> RetryPolicy:
+    """``policy`` with a random jitter seed unless it has one (the core has no randomness)."""
+    if policy.jitter_seed is not None:
+        return policy
+    return dataclasses.replace(policy, jitter_seed=int.from_bytes(os.urandom(8), "big"))

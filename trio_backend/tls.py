@@ -44,8 +44,13 @@ SYSTEM_CERT_DIRS: Final = ("/etc/containers/certs.d", "/etc/docker/certs.d")
 
 
 def host_port(origin: Origin) -> str:
-    """The ``host[:port]`` key of an origin, as certs.d names it (default port left out)."""
-    return origin.netloc
+    """The ``host[:port]`` key of an origin, as certs.d names it (default port left out).
+
+    Docker Hub's folder is ``docker.io``, the reference's domain, as containers-certs.d(5)
+    users name it, although its connections go to ``registry-1.docker.io``.
+    """
+    netloc = origin.netloc
+    return "docker.io" if netloc == "registry-1.docker.io" else netloc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

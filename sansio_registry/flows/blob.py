@@ -56,6 +56,7 @@ from sansio_registry.manifest import ImageManifest, parse_manifest
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import simple_error
 from sansio_registry.state import RegistryState
+from sansio_registry.url_policy import allowed_from_server
 
 __all__ = [
     "MAX_CONFIG_BODY",
@@ -128,10 +129,6 @@ class BlobDownload:
         return DigestVerifier(self.digest, self.size, what=f"blob {self.digest}")
 
 
-def _usable_url(url: str) -> bool:
-    return url.lower().startswith(("http://", "https://"))
-
-
 def _blob_size(head: ResponseHead, size: int | None) -> int | None:
     """The whole blob's size: the descriptor's, else the answer's.
 
@@ -198,9 +195,10 @@ def _external(
                 (API_VERSION_HEADER, ("User-Agent", endpoint.user_agent), *_range_headers(offset))
             ),
             max_body=MAX_ERROR_BODY,
+            tls_verify=endpoint.policy.verifies_url(url),
         )
         try:
-            head = yield from follow_redirects(request, open_)
+            head = yield from follow_redirects(request, open_, endpoint.policy)
         except RegistryClientError as exc:
             failures.append((url, str(exc)))
             continue
@@ -280,7 +278,7 @@ def _open_blob(
     first, offset = (resume[0].place, resume[1]) if resume is not None else (0, 0)
     if size is None and resume is not None:
         size = resume[0].size  # learnt from the first answer: the whole blob
-    usable = [url for url in urls if _usable_url(url)]
+    usable = [url for url in urls if allowed_from_server(url)]
     if usable:
         return (yield from _external(digest, usable, size, source.endpoint, first, offset))
     return (yield from _from_registry(digest, source.blob_endpoints, size, state, first, offset))

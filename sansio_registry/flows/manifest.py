@@ -49,6 +49,7 @@ from sansio_registry.platform import choose_instance
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import registry_error
 from sansio_registry.state import RegistryState
+from sansio_registry.url_policy import UrlPolicy
 
 __all__ = [
     "ImageSource",
@@ -116,15 +117,23 @@ def endpoint_for(
     is_mirror: bool = False,
 ) -> Endpoint:
     """The endpoint an attempt at ``physical`` talks to, with the credentials it may use."""
+    insecure = config.is_insecure(insecure)
     return Endpoint(
         host=physical.connection_host,
         repository=physical.path,
-        insecure=config.is_insecure(insecure),
+        insecure=insecure,
         credentials=config.credentials_for(logical, physical),
         user_agent=config.user_agent,
         actions=actions,
         is_mirror=is_mirror,
+        retry=config.retry,
+        policy=_policy(config, physical.connection_host, insecure=insecure),
     )
+
+
+def _policy(config: ClientConfig, host: str, *, insecure: bool) -> UrlPolicy:
+    policy = config.url_policy
+    return policy.with_insecure_host(host) if insecure else policy
 
 
 def direct_endpoint(config: ClientConfig, ref: ImageRef, *, actions: str) -> Endpoint:

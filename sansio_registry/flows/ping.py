@@ -17,18 +17,34 @@ from __future__ import annotations
 from sansio_registry.auth import parse_challenges
 from sansio_registry.errors import RegistryClientError, TransportError, response_error_class
 from sansio_registry.flow import Steps, fetch
-from sansio_registry.flows.exchange import retry_429
-from sansio_registry.http import Headers, Request, status_text
+from sansio_registry.flows.exchange import retrying
+from sansio_registry.http import MAX_PING_BODY, Headers, Request, status_text
+from sansio_registry.retry_policy import RetryPolicy
 from sansio_registry.state import PingResult
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = ["API_VERSION_HEADER", "PingResult", "ping"]
 
 API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
-_PING_MAX_BODY = 64 * 1024
 
 
-def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
-    """Sub-flow: ping ``host`` (``host[:port]`` as connected to); never sends credentials."""
+def ping(
+    host: str,
+    *,
+    insecure: bool,
+    user_agent: str,
+    retry: RetryPolicy,
+    fallback: bool = False,
+    urls: UrlPolicy = STRICT_POLICY,
+) -> Steps[PingResult]:
+    """Sub-flow: ping ``host`` (``host[:port]`` as connected to); never sends credentials.
+
+    A host that cannot be reached is not waited for when something else can be tried at once:
+    an insecure endpoint's HTTPS probe falls back to plain HTTP, and with ``fallback`` (a
+    mirror, with the next pull source after it) the failure goes to the caller. Otherwise a
+    connection that failed before any response byte is resent as ``retry`` allows. ``urls``
+    checks and verifies where redirects lead.
+    """
     schemes = ("https", "http") if insecure else ("https",)
     error: RegistryClientError | None = None
     for scheme in schemes:
@@ -36,14 +52,17 @@ def ping(host: str, *, insecure: bool, user_agent: str) -> Steps[PingResult]:
             method="GET",
             url=f"{scheme}://{host}/v2/",
             headers=Headers((API_VERSION_HEADER, ("User-Agent", user_agent))),
-            max_body=_PING_MAX_BODY,
+            max_body=MAX_PING_BODY,
             tls_verify=not insecure,
             # Concurrent first requests to one registry share one ping (the shell
             # single-flights requests with equal keys).
             coalesce_key=("ping", scheme, host, insecure),
         )
         try:
-            response = yield from retry_429(request, fetch)
+            move_on = fallback or scheme != schemes[-1]
+            response = yield from retrying(
+                request, fetch, retry, urls, transport_retries=not move_on
+            )
         except TransportError as exc:
             error = exc
             continue

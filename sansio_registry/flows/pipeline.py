@@ -1,7 +1,8 @@
 """The authenticated request pipeline every registry request goes through.
 
 See docs/behaviour.md#request-pipeline. Below it, :mod:`sansio_registry.flows.exchange`
-follows redirects and backs off on 429.
+follows redirects and retries (429, 5xx, connections that failed before any response byte)
+as the endpoint's :class:`RetryPolicy` allows.
 
 * :func:`send` — ping once per endpoint, add ``Authorization`` from the ping's first supported
   challenge, and retry once with an extra scope on ``insufficient_scope``. Beyond Go: a 401
@@ -30,10 +31,12 @@ from sansio_registry.auth import (
 )
 from sansio_registry.auth import authorization as auth_header
 from sansio_registry.flow import Steps, fetch, open_
-from sansio_registry.flows.exchange import Exchange, retry_429
+from sansio_registry.flows.exchange import Exchange, retrying
 from sansio_registry.flows.ping import API_VERSION_HEADER, ping
 from sansio_registry.http import Headers, Request, Response, ResponseHead
+from sansio_registry.retry_policy import RetryPolicy
 from sansio_registry.state import PingResult, RegistryState
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 
 __all__ = ["Endpoint", "ensure_ping", "send", "send_streamed"]
 
@@ -56,6 +59,10 @@ class Endpoint:
     actions: str = "pull"
     #: A registries.conf mirror rather than the primary location (for error reports).
     is_mirror: bool = False
+    #: How requests to this endpoint (and its token realm) are retried.
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    #: How URLs the registry sends (redirects, token realms) are checked and verified.
+    policy: UrlPolicy = dataclasses.field(default=STRICT_POLICY, repr=False)
 
     @property
     def scope(self) -> Scope:
@@ -70,7 +77,12 @@ def ensure_ping(endpoint: Endpoint, state: RegistryState) -> Steps[PingResult]:
     if known is not None:
         return known
     result = yield from ping(
-        endpoint.host, insecure=endpoint.insecure, user_agent=endpoint.user_agent
+        endpoint.host,
+        insecure=endpoint.insecure,
+        user_agent=endpoint.user_agent,
+        retry=endpoint.retry,
+        fallback=endpoint.is_mirror,
+        urls=endpoint.policy,
     )
     state.pings[key] = result
     return result
@@ -145,6 +157,8 @@ def _send(
             now=state.now,
             user_agent=endpoint.user_agent,
             allow_insecure_realm=endpoint.insecure,
+            retry=endpoint.retry,
+            policy=endpoint.policy,
         )
         lines = [API_VERSION_HEADER, *headers, ("User-Agent", endpoint.user_agent)]
         if authorization is not None:
@@ -156,7 +170,7 @@ def _send(
             max_body=max_body,
             tls_verify=not endpoint.insecure,
         )
-        response = yield from retry_429(request, exchange)
+        response = yield from retrying(request, exchange, endpoint.retry, endpoint.policy)
         bearer = authorization is not None and authorization.startswith("Bearer ")
         if response.status != 401 or retried or not bearer or creds.registry_token:
             return response

@@ -13,7 +13,12 @@ Request sequence of :func:`list_signatures` (after the image was opened)::
                                                        missing one, at most 128
     then, when use-sigstore-attachments applies:
         GET /v2/<path>/manifests/sha256-<hex>.sig     unknown -> none
-        GET /v2/<path>/blobs/<layer digest>           each layer, verified, at most 4 MiB
+        GET /v2/<path>/blobs/<layer digest>           each layer, verified, at most 4 MiB;
+                                                       at most 128 layers
+    all signatures of the image together: at most 16 MiB (MAX_SIGNATURE_BYTES)
+
+Lookaside URLs and their redirects follow the endpoint's
+:class:`~sansio_registry.url_policy.UrlPolicy` (``file://`` only as the configured base).
 
 Signatures are returned with where each came from and, for simple-signing ones, the claims
 their payload makes (not verified: no cryptography here).
@@ -50,9 +55,12 @@ from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import is_manifest_unknown, simple_error
 from sansio_registry.signature import Signature, parse_signature_blob, simple_signing_claims
 from sansio_registry.state import RegistryState
+from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy, allowed_from_config
 
 __all__ = [
     "MAX_LOOKASIDE_SIGNATURES",
+    "MAX_SIGNATURE_BYTES",
+    "MAX_SIGSTORE_LAYERS",
     "TooManySignatures",
     "list_signatures",
     "lookaside_signatures",
@@ -61,10 +69,23 @@ __all__ = [
 
 #: Upstream's cap; 5.23.1 has none and loops forever on a server that always answers 200.
 MAX_LOOKASIDE_SIGNATURES: Final = 128
+#: Sigstore attachment layers read for one image (beyond Go, which reads every one).
+MAX_SIGSTORE_LAYERS: Final = 128
+#: Bytes of signatures held for one image, all sources together: without it, 128 lookaside
+#: signatures of 4 MiB each would be 512 MiB in memory.
+MAX_SIGNATURE_BYTES: Final = 16 * 1024 * 1024
 
 
 class TooManySignatures(RemoteProtocolError):
-    """The lookaside kept answering past the cap."""
+    """A signature source answered past a cap (count or total bytes)."""
+
+
+def _check_total(held: int, budget: int, where: str) -> None:
+    if held > budget:
+        raise TooManySignatures(
+            f"{where} provided over {MAX_SIGNATURE_BYTES} bytes of signatures, assuming "
+            "that's unreasonable and a server error"
+        )
 
 
 class _ExtensionEntry(msgspec.Struct, frozen=True):
@@ -134,38 +155,42 @@ def _extension(
     return found
 
 
-def _lookaside_request(url: str, user_agent: str) -> Request:
+def _lookaside_get(url: str, user_agent: str, policy: UrlPolicy) -> Steps[Response]:
     # A plain GET, no registry headers and never registry credentials
     # (docs/behaviour.md#lookaside-storage).
-    return Request(
+    request = Request(
         method="GET",
         url=url,
         headers=Headers((("User-Agent", user_agent),)),
         max_body=MAX_SIGNATURE_BODY,
+        tls_verify=policy.verifies_url(url),
     )
-
-
-def _lookaside_get(url: str, user_agent: str) -> Steps[Response]:
-    request = _lookaside_request(url, user_agent)
     if is_file_url(url):
         return (yield from fetch(request))
-    return (yield from follow_redirects(request, fetch))
+    return (yield from follow_redirects(request, fetch, policy))
 
 
 def lookaside_signatures(
-    base: str, physical: ImageRef, digest: Digest, user_agent: str
+    base: str,
+    physical: ImageRef,
+    digest: Digest,
+    user_agent: str,
+    policy: UrlPolicy = STRICT_POLICY,
+    budget: int = MAX_SIGNATURE_BYTES,
 ) -> Steps[list[tuple[str, bytes]]]:
     """Sub-flow: (url, bytes) of ``signature-1 …`` up to the first missing one.
 
-    URLs in errors have their password hidden; the returned URLs are the real
-    ones (callers show them with :func:`redact_url`).
+    At most :data:`MAX_LOOKASIDE_SIGNATURES` signatures and ``budget`` bytes in all. URLs in
+    errors have their password hidden; the returned URLs are the real ones
+    (callers show them with :func:`redact_url`).
     """
     found: list[tuple[str, bytes]] = []
+    held = 0
     for index in range(1, MAX_LOOKASIDE_SIGNATURES + 1):
         url = lookaside_url(base, physical, digest, index)
-        if not url.lower().startswith(("file:", "http://", "https://")):
+        if not allowed_from_config(url):
             raise ConfigError(f"Unsupported scheme when reading signature from {redact_url(url)}")
-        response = yield from _lookaside_get(url, user_agent)
+        response = yield from _lookaside_get(url, user_agent, policy)
         if response.status == 404:
             return found
         if response.status != 200:
@@ -173,6 +198,8 @@ def lookaside_signatures(
             raise RemoteProtocolError(
                 f"reading signature from {redact_url(url)}: status {response.status} ({reason})"
             )
+        held += len(response.body)
+        _check_total(held, budget, f"lookaside {redact_url(base)}")
         found.append((url, response.body))
     raise TooManySignatures(
         f"server provided {MAX_LOOKASIDE_SIGNATURES} signatures, assuming that's "
@@ -181,7 +208,11 @@ def lookaside_signatures(
 
 
 def _sigstore(
-    source: ImageSource, state: RegistryState, digest: Digest, verify_content_digest: bool
+    source: ImageSource,
+    state: RegistryState,
+    digest: Digest,
+    verify_content_digest: bool,
+    budget: int,
 ) -> Steps[list[Signature]]:
     tag = f"{digest.algorithm}-{digest.hex}.sig"
     attachment_ref = source.physical.with_tag(tag)
@@ -205,7 +236,13 @@ def _sigstore(
     document = parse_manifest(manifest.raw, manifest.media_type)
     if not isinstance(document, ImageManifest):
         raise RemoteProtocolError(f"parsing manifest {attachment_ref}: not an image manifest")
+    if len(document.layers) > MAX_SIGSTORE_LAYERS:
+        raise TooManySignatures(
+            f"sigstore attachment {attachment_ref} has {len(document.layers)} layers, over "
+            f"{MAX_SIGSTORE_LAYERS}, assuming that's unreasonable and a server error"
+        )
     found: list[Signature] = []
+    held = 0
     for layer in document.layers:
         layer_digest = Digest.parse(layer.digest, remote=True)
         path = f"/v2/{source.endpoint.repository}/blobs/{layer_digest}"
@@ -220,6 +257,8 @@ def _sigstore(
         verifier = DigestVerifier(layer_digest, layer.size, what=f"blob {layer_digest}")
         verifier.update(response.body)
         verifier.finish()  # upstream verifies attachment payloads; 5.23.1 does not
+        held += len(response.body)
+        _check_total(held, budget, f"sigstore attachment {attachment_ref}")
         found.append(
             Signature(
                 index=len(found) + 1,
@@ -248,14 +287,15 @@ def _list_signatures(
             source.physical, write=False, default_dir=config.lookaside_default
         )
         blobs = yield from lookaside_signatures(
-            base, source.physical, digest, source.endpoint.user_agent
+            base, source.physical, digest, source.endpoint.user_agent, source.endpoint.policy
         )
         found += [
             _signature(n, "lookaside", redact_url(url), blob)
             for n, (url, blob) in enumerate(blobs, 1)
         ]
     if registries_d.use_sigstore_attachments(source.physical):
-        found += yield from _sigstore(source, state, digest, config.verify_content_digest)
+        budget = MAX_SIGNATURE_BYTES - sum(len(signature.raw) for signature in found)
+        found += yield from _sigstore(source, state, digest, config.verify_content_digest, budget)
     return tuple(found)
 
 

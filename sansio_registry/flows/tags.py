@@ -8,6 +8,10 @@ Request sequence::
 
     GET /v2/<path>/tags/list             200 {"name":…, "tags":[…]} (null when empty)
     GET <Link rel="next" path+query>     while the registry sends one, at most 1000 pages
+                                         and 64 MiB in all; a page asked twice is a loop
+
+A ``Link`` target keeps only its path and query: the next page is asked of the same registry,
+with the same TLS and credentials (the URL policy's "credentials stay home" by construction).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from sansio_registry.response_errors import simple_error
 from sansio_registry.retry import parse_link_next
 from sansio_registry.state import RegistryState
 
-__all__ = ["MAX_TAG_PAGES", "list_tags", "tags_at"]
+__all__ = ["MAX_TAG_LIST_BYTES", "MAX_TAG_PAGES", "list_tags", "tags_at"]
 
 MAX_TAG_PAGES: Final = 1000
+#: Tag-list page bytes read for one listing (each page is also capped at 4 MiB).
+MAX_TAG_LIST_BYTES: Final = 64 * 1024 * 1024
 
 
 class _TagList(msgspec.Struct, frozen=True):
@@ -44,9 +50,14 @@ def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
     """Sub-flow: every tag of the endpoint's repository, pages followed."""
     path: str | None = f"/v2/{endpoint.repository}/tags/list"
     tags: list[str] = []
+    asked: set[str] = set()
+    held = 0
     for _ in range(MAX_TAG_PAGES):
         if path is None:
             return tags
+        if path in asked:
+            raise RemoteProtocolError(f"tags list pages loop: {path} was already asked")
+        asked.add(path)
         response = yield from send(endpoint, state, path, max_body=MAX_MANIFEST_BODY)
         if response.status != 200:
             raise simple_error(response, method="GET", url=path, context="fetching tags list")
@@ -54,6 +65,12 @@ def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
             page = decode_json(_decode_tags, response.body)
         except msgspec.DecodeError as exc:
             raise RemoteProtocolError(f"decoding tags list: {exc}") from None
+        held += len(response.body)
+        if held > MAX_TAG_LIST_BYTES:
+            raise RemoteProtocolError(
+                f"tags list of {endpoint.host}/{endpoint.repository} is over "
+                f"{MAX_TAG_LIST_BYTES} bytes"
+            )
         tags.extend(page.tags or ())
         path = parse_link_next(response.headers.get("Link"))
     raise RemoteProtocolError(

@@ -40,29 +40,32 @@ def run_sync(
     """Run ``flow`` to the end against ``transport``; return its value or raise its error.
 
     ``Open`` effects are answered with the full :class:`Response` too (a ``Response`` is a
-    ``ResponseHead``), so blob flows can be tested without a streaming transport.
+    ``ResponseHead``), so blob flows can be tested without a streaming transport. Whatever the
+    transport raises, the flow is aborted on the way out (never left suspended).
     """
-    step = flow.begin(at=None if clock is None else clock())
-    for _ in range(max_steps):
-        match step:
-            case Done(value=value):
-                return value
-            case Fetch(request=request) | Open(request=request):
-                try:
-                    if is_file_url(request.url):
-                        response = file_exchange(request)
-                    else:
-                        response = transport(request)
-                except RegistryClientError as exc:
-                    step = flow.fail(exc)
-                    continue
-                if isinstance(step, Fetch) and len(response.body) > request.max_body:
-                    step = flow.fail(BodyTooLarge(request.max_body))
-                    continue
-                step = flow.reply(response)
-            case Sleep(seconds=seconds):
-                if sleep is not None:
-                    sleep(seconds)
-                step = flow.reply(None)
-    flow.abort()
-    raise AssertionError(f"flow did not finish within {max_steps} steps")
+    try:
+        step = flow.begin(at=None if clock is None else clock())
+        for _ in range(max_steps):
+            match step:
+                case Done(value=value):
+                    return value
+                case Fetch(request=request) | Open(request=request):
+                    try:
+                        if is_file_url(request.url):
+                            response = file_exchange(request)
+                        else:
+                            response = transport(request)
+                    except RegistryClientError as exc:
+                        step = flow.fail(exc)
+                        continue
+                    if isinstance(step, Fetch) and len(response.body) > request.max_body:
+                        step = flow.fail(BodyTooLarge(request.max_body))
+                        continue
+                    step = flow.reply(response)
+                case Sleep(seconds=seconds):
+                    if sleep is not None:
+                        sleep(seconds)
+                    step = flow.reply(None)
+        raise AssertionError(f"flow did not finish within {max_steps} steps")
+    finally:
+        flow.abort()  # a no-op when done; else (the transport raised) the flow ends here

@@ -334,12 +334,12 @@ async def test_an_external_url_serves_and_resumes_without_registry_credentials()
 @trio_test
 async def test_a_failed_resume_raises_the_registrys_error_with_a_note() -> None:
     blob = small_blob()
-    faults = Faults(cut={0: 12_345}, status={1: 503})
+    faults = Faults(cut={0: 12_345}, status={1: 403})  # not retried (a 5xx would be)
     async with registry(blob, faults) as (reg, _srv, client, source):
         with pytest.raises(RegistryResponseError) as info:
             async with client.open_blob(source, reg.digest, size=blob.size) as stream:
                 await read_all(stream)
-        assert info.value.status == 503
+        assert info.value.status == 403
         assert f"resuming blob {reg.digest} at byte 12345 failed" in info.value.__notes__
         assert stream.resumes == 1
         assert client.statistics().active == 0

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 from pathlib import Path
 
 import pytest
 
-from trio_backend.cli import _bool_flags, build_parser, main, parse_bool, parse_duration
+from trio_backend.cli import (
+    _bool_flags,
+    _timeouts,
+    build_parser,
+    main,
+    parse_bool,
+    parse_duration,
+)
+from trio_backend.timeouts import Timeouts
 
 # The minimal signed schema1 manifest and its digest (vectors from containers/image 5.23.1).
 SCHEMA1 = (
@@ -138,3 +147,40 @@ def test_missing_registries_conf_is_one_line_exit_1(
     assert main(["--registries-conf", str(missing), "inspect", "a.test/x:1"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such file or directory" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["inspect", "--tls-verify", "false", "a.test/x:1"], "--tls-verify=false"),
+        (["pull", "--tls-verify", "TRUE", "a.test/x:1", "d"], "--tls-verify=TRUE"),
+        (["inspect", "--raw", "false", "a.test/x:1"], "--raw=false"),
+    ],
+)
+def test_bool_word_after_a_boolean_flag_is_a_usage_error(
+    argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert hint in err and "Traceback" not in err
+
+
+def test_a_ref_named_like_a_bool_elsewhere_is_still_a_ref() -> None:
+    args = build_parser().parse_args(_bool_flags(["inspect", "--tls-verify=false", "false"]))
+    assert args.refs == ["false"]
+
+
+def test_no_command_deadline_unless_asked() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["inspect", "r"]).command_timeout is None
+    assert parser.parse_args(["--command-timeout", "90s", "inspect", "r"]).command_timeout == 90
+
+
+def test_timeout_flags_make_the_pool_timeouts() -> None:
+    args = build_parser().parse_args(
+        ["--idle-timeout", "2m", "--tls-handshake-timeout", "0", "inspect", "r"]
+    )
+    limits = _timeouts(args)
+    assert limits.idle == 120.0
+    assert limits.tls_handshake == math.inf  # 0: no limit
+    assert limits.connect == Timeouts().connect

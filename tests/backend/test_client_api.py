@@ -103,7 +103,9 @@ async def test_cli_counts_failed_mirrors_from_the_error(
             f'[[registry.mirror]]\nlocation = "{dead}"\ninsecure = true\n'
         )
         ref = f"{srv.netloc}/ns/app:missing"
-        argv: list[Any] = ["--registries-conf", str(conf), "inspect", "--raw", ref]
+        # --retry-times 0: the dead mirror fails at once instead of after two waits
+        argv: list[Any] = ["--registries-conf", str(conf), "inspect", "--retry-times", "0"]
+        argv += ["--raw", ref]
         status = await trio.to_thread.run_sync(main, argv)
     assert status == 1
     line = capsys.readouterr().err.strip()

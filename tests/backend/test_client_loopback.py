@@ -24,6 +24,7 @@ from sansio_registry.config.registries_conf import Mirror, RegistriesConf, Regis
 from sansio_registry.errors import BodyTooLarge, RegistryClientError, TransportError
 from sansio_registry.flow import Flow, FlowState
 from sansio_registry.http import MAX_MANIFEST_BODY, Headers, Origin, Request, Response
+from sansio_registry.retry_policy import RetryPolicy
 from sansio_registry.session import ClientConfig
 from sansio_registry.testing.fake import FakeRegistry, FakeTokenServer, sha256_digest
 from tests.backend.fake_server import (
@@ -531,7 +532,8 @@ async def test_a_coalesced_token_failure_gets_only_its_own_callers_mirror_notes(
                 Registry(prefix=srv.netloc, location=srv.netloc, mirrors=(Mirror(dead_mirror),)),
             )
         )
-        config = ClientConfig(registries=conf, tls_verify=False)
+        # one attempt each: the shared failure is the point here, not its retries
+        config = ClientConfig(registries=conf, tls_verify=False, retry=RetryPolicy(attempts=1))
         errors: list[TransportError] = []
         async with open_client(config) as client:
             holder.append(count_token_fetches(client))

@@ -29,6 +29,7 @@ from sansio_registry_driverkit.conformance import (
 )
 from trio_backend.driver import Coalescer, drive_streamed
 from trio_backend.pool import ConnectionPool
+from trio_backend.timeouts import Timeouts
 from trio_backend.tls import CertDirSearch, TLSConfig
 
 
@@ -54,7 +55,9 @@ def trio_backend(*, forget_abort: bool = False) -> Iterator[RunFlow]:
     async def main() -> None:
         stop = trio.Event()
         tls = TLSConfig(cert_dirs=CertDirSearch(enabled=False))
-        async with ConnectionPool(tls=tls, connect_timeout=10) as pool:
+        async with ConnectionPool(
+            tls=tls, timeouts=Timeouts(connect=10, tls_handshake=10)
+        ) as pool:
             box.update(pool=pool, token=trio.lowlevel.current_trio_token(), stop=stop)
             ready.set()
             await stop.wait()

@@ -539,7 +539,7 @@ def test_any_chunking_and_read_sizes_reassemble_exactly(
             async with serve(handler) as srv, ConnectionPool() as pool:
                 for _ in range(2):
                     got = bytearray()
-                    async with pool.open_response(get(srv.url())) as resp:
+                    async with await pool.open(get(srv.url())) as resp:
                         i = 0
                         while data := await resp.receive_some(reads[i % len(reads)]):
                             assert len(data) <= reads[i % len(reads)]

@@ -12,6 +12,7 @@ from sansio_registry.http import Headers, Origin, Request
 from tests.backend.loopback import Exchange, serve, trio_test
 from trio_backend.http11 import CHUNK_SIZE
 from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.timeouts import Timeouts
 
 
 def req(url: str, *, method: str = "GET", body: bytes = b"", max_body: int = 1 << 20) -> Request:
@@ -86,17 +87,27 @@ async def test_stale_idle_connection_head_is_retried() -> None:
     assert resp.status == 200 and pool.statistics().retries == 1
 
 
-@pytest.mark.parametrize("method", ["POST", "DELETE", "PUT"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        pytest.param(
+            "POST", marks=pytest.mark.fault("connections", "reused-connection POST re-sent")
+        ),
+        "DELETE",
+        "PUT",
+    ],
+)
 @trio_test
-async def test_stale_idle_connection_is_not_retried_for_other_methods(method: str) -> None:
+async def test_stale_idle_connection_is_retried_for_any_method(method: str) -> None:
+    """The server closed the idle connection without reading the request: send it again."""
     async with serve(close_after_first_response) as srv, ConnectionPool() as pool:
         await pool.fetch(req(srv.url("/1")))
         await srv.wait_closed(1)
-        with pytest.raises(TransportError):
-            await pool.fetch(req(srv.url("/2"), method=method, body=b"data"))
+        resp = await pool.fetch(req(srv.url("/2"), method=method, body=b"data"))
         stats = pool.statistics()
-    assert stats.retries == 0 and stats.connections_opened == 1
-    assert len(srv.requests) == 1
+    assert resp.status == 200
+    assert stats.retries == 1 and stats.connections_opened == 2
+    assert [(r.method, r.target, r.body) for r in srv.requests[1:]] == [(method, "/2", b"data")]
 
 
 @trio_test
@@ -170,7 +181,7 @@ async def test_open_streams_body_and_returns_connection_at_end() -> None:
         await ex.respond(200, body=body)
 
     async with serve(handler) as srv, ConnectionPool() as pool:
-        async with pool.open_response(req(srv.url())) as resp:
+        async with await pool.open(req(srv.url())) as resp:
             assert resp.head.status == 200
             assert resp.head.headers.get("Content-Length") == str(len(body))
             got = bytearray()
@@ -210,7 +221,7 @@ async def test_closing_a_stream_early_closes_its_connection() -> None:
         await ex.stall()
 
     async with serve(handler) as srv, ConnectionPool() as pool:
-        async with pool.open_response(req(srv.url())) as resp:
+        async with await pool.open(req(srv.url())) as resp:
             assert await resp.receive_some(10) == b"x" * 10
         stats = pool.statistics()
         assert stats.idle == () and stats.active == 0
@@ -244,7 +255,7 @@ async def test_stream_cut_mid_body_raises_transport_error() -> None:
         await ex.close()
 
     async with serve(handler) as srv, ConnectionPool() as pool:
-        async with pool.open_response(req(srv.url())) as resp:
+        async with await pool.open(req(srv.url())) as resp:
             received = 0
             with pytest.raises(TransportError, match="mid-body"):
                 while chunk := await resp.receive_some():
@@ -268,7 +279,7 @@ async def test_streaming_64_mib_keeps_memory_bounded() -> None:
         tracemalloc.start()
         try:
             total = 0
-            async with pool.open_response(req(srv.url())) as resp:
+            async with await pool.open(req(srv.url())) as resp:
                 async for chunk in resp:
                     total += len(chunk)
             _, peak = tracemalloc.get_traced_memory()
@@ -302,8 +313,8 @@ def test_negative_idle_cap_is_refused() -> None:
 
 
 @trio_test
-async def test_connect_timeout_turns_a_stalled_tls_handshake_into_transport_error() -> None:
-    """A peer that accepts TCP but never speaks TLS fails after connect_timeout, cleanly."""
+async def test_handshake_deadline_turns_a_stalled_tls_handshake_into_transport_error() -> None:
+    """A peer that accepts TCP but never speaks TLS fails after the handshake deadline, cleanly."""
     listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
     port = listener.socket.getsockname()[1]
     accepted: list[trio.SocketStream] = []
@@ -313,7 +324,10 @@ async def test_connect_timeout_turns_a_stalled_tls_handshake_into_transport_erro
         await trio.sleep_forever()
 
     with trio.fail_after(10):
-        async with trio.open_nursery() as nursery, ConnectionPool(connect_timeout=0.3) as pool:
+        async with (
+            trio.open_nursery() as nursery,
+            ConnectionPool(timeouts=Timeouts(tls_handshake=0.3)) as pool,
+        ):
             nursery.start_soon(accept_and_sit)
             with pytest.raises(TransportError, match=r"timed out after 0\.3 s"):
                 await pool.fetch(req(f"https://127.0.0.1:{port}/v2/"))
@@ -323,3 +337,91 @@ async def test_connect_timeout_turns_a_stalled_tls_handshake_into_transport_erro
     for stream in accepted:
         await stream.aclose()
     assert len(accepted) == 1
+
+
+@pytest.mark.fault("connections", "idle pooled connection expires")
+@trio_test
+async def test_idle_connection_older_than_its_lifetime_is_not_reused() -> None:
+    async with serve(ok) as srv, ConnectionPool(timeouts=Timeouts(idle_connection=0.2)) as pool:
+        await pool.fetch(req(srv.url("/1")))
+        await pool.fetch(req(srv.url("/2")))  # at once: reused
+        await trio.sleep(0.3)
+        await pool.fetch(req(srv.url("/3")))  # idle too long: a fresh connection
+        stats = pool.statistics()
+        await srv.wait_closed(1)
+    assert [r.connection for r in srv.requests] == [1, 1, 2]
+    assert stats.connections_opened == 2 and stats.retries == 0
+
+
+@pytest.mark.fault("deadlines", "response head never sent (loopback)")
+@trio_test
+async def test_response_head_deadline() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.stall()
+
+    limits = Timeouts(response_header=0.2)
+    async with serve(handler) as srv, ConnectionPool(timeouts=limits) as pool:
+        started = trio.current_time()
+        with pytest.raises(TransportError, match=r"no response head within 0\.2 s"):
+            await pool.fetch(req(srv.url()))
+        assert trio.current_time() - started < 2
+        assert pool.statistics().active == 0
+        await srv.wait_closed(1)
+
+
+@pytest.mark.fault("deadlines", "body stalls after the head (loopback)")
+@trio_test
+async def test_idle_deadline_between_body_bytes() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", "1000")])
+        await ex.send_data(b"x" * 10)
+        await ex.stall()
+
+    async with serve(handler) as srv, ConnectionPool(timeouts=Timeouts(idle=0.2)) as pool:
+        async with await pool.open(req(srv.url())) as resp:
+            assert await resp.receive_some() == b"x" * 10
+            with pytest.raises(TransportError, match=r"no data for 0\.2 s"):
+                await resp.receive_some()
+        assert pool.statistics().active == 0
+        await srv.wait_closed(1)
+
+
+@trio_test
+async def test_deadline_timeouts_are_not_retried_as_stale() -> None:
+    """A reused connection whose answer never comes is a timeout, not a dropped connection."""
+
+    async def handler(ex: Exchange) -> None:
+        if ex.recorded.target == "/1":
+            await ok(ex)
+        else:
+            await ex.stall()
+
+    limits = Timeouts(response_header=0.2)
+    async with serve(handler) as srv, ConnectionPool(timeouts=limits) as pool:
+        await pool.fetch(req(srv.url("/1")))
+        with pytest.raises(TransportError, match="no response head"):
+            await pool.fetch(req(srv.url("/2")))
+        stats = pool.statistics()
+    assert stats.retries == 0 and stats.connections_opened == 1
+
+
+@trio_test
+async def test_slow_body_under_the_idle_deadline_completes() -> None:
+    async def handler(ex: Exchange) -> None:
+        await ex.send_head(200, [("Content-Length", "10")])
+        for _ in range(10):
+            await trio.sleep(0.05)
+            await ex.send_data(b"y")
+        await ex.end()
+
+    async with serve(handler) as srv, ConnectionPool(timeouts=Timeouts(idle=0.2)) as pool:
+        started = trio.current_time()
+        resp = await pool.fetch(req(srv.url()))
+        assert trio.current_time() - started > 0.2  # longer than the idle deadline in all
+    assert resp.body == b"y" * 10
+
+
+@pytest.mark.parametrize("field", ["connect", "tls_handshake", "response_header", "idle"])
+def test_timeouts_must_be_positive(field: str) -> None:
+    with pytest.raises(LocalProtocolError, match=field):
+        Timeouts(**{field: 0.0})

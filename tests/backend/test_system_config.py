@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from sansio_registry import Credentials, ImageRef
+from sansio_registry import Credentials, ImageRef, RetryPolicy
 from trio_backend import load_config
 from trio_backend.cli import _settings, build_parser
 
@@ -70,4 +71,36 @@ def test_the_cli_gets_its_settings_from_load_config(
         use_auth_files="--no-creds" not in flags,
         tls_verify=False if "--tls-verify=false" in flags else None,
     )
-    assert loaded.config == expected
+    seed = loaded.config.retry.jitter_seed
+    assert seed is not None and seed != expected.retry.jitter_seed  # from os.urandom each time
+    assert loaded.config == dataclasses.replace(expected, retry=loaded.config.retry)
+    assert dataclasses.replace(loaded.config.retry, jitter_seed=None) == RetryPolicy()
+
+
+@pytest.mark.parametrize(
+    ("flags", "policy"),
+    [
+        (["--retry-times", "0"], RetryPolicy(attempts=1, throttled_attempts=1)),
+        (["--retry-times", "7"], RetryPolicy(attempts=8, throttled_attempts=8)),
+        (["--retry-delay", "1500ms"], RetryPolicy(fixed_delay=1.5)),
+        (
+            ["--retry-times=1", "--retry-delay=2s"],
+            RetryPolicy(attempts=2, throttled_attempts=2, fixed_delay=2.0),
+        ),
+    ],
+)
+def test_retry_flags_set_the_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], policy: RetryPolicy
+) -> None:
+    for name, value in home(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    args = build_parser().parse_args(["inspect", *flags, "short.test/app:v1"])
+    got = _settings(args).config.retry
+    assert dataclasses.replace(got, jitter_seed=None) == policy
+
+
+@pytest.mark.parametrize("flags", [["--retry-times", "-1"], ["--retry-delay", "-2s"]])
+def test_negative_retry_flags_are_usage_errors(flags: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["inspect", *flags, "short.test/app:v1"])
+    assert info.value.code == 2

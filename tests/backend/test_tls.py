@@ -211,6 +211,8 @@ def test_junk_crt_in_certs_dir_is_ignored_like_go(tmp_path: Path) -> None:
     ("url", "key"),
     [
         ("https://docker.io/v2/", "docker.io"),
+        ("https://registry-1.docker.io/v2/", "docker.io"),  # Docker Hub's connection host
+        ("https://registry-1.docker.io:5000/v2/", "registry-1.docker.io:5000"),
         ("https://registry.test:443/", "registry.test"),
         ("https://registry.test:5000/", "registry.test:5000"),
         ("http://r.test:80/", "r.test"),
@@ -218,6 +220,15 @@ def test_junk_crt_in_certs_dir_is_ignored_like_go(tmp_path: Path) -> None:
 )
 def test_host_port_key(url: str, key: str) -> None:
     assert host_port(Origin.of(url)) == key
+
+
+def test_docker_hub_connections_use_the_docker_io_certs_folder(tmp_path: Path) -> None:
+    hub = tmp_path / "certs.d" / "docker.io"
+    hub.mkdir(parents=True)
+    (hub / "ca.crt").write_text("not used until a context is built")
+    tls = TLSConfig(cert_dirs=CertDirSearch(per_host_root=str(tmp_path / "certs.d")))
+    contents = tls.cert_dir_contents_for(Origin.of("https://registry-1.docker.io/v2/"))
+    assert contents.ca_files == (str(hub / "ca.crt"),)
 
 
 def test_cert_dir_explicit_dir_wins_even_if_missing(tmp_path: Path) -> None:

@@ -139,9 +139,10 @@ class Faults:
 class _Last:
     """Remembers the last effect answered, so the body of a final Open can be handed back."""
 
-    def __init__(self, flow: Flow[Any]) -> None:
+    def __init__(self, flow: Flow[Any], *, never_abort: bool = False) -> None:
         self.flow = flow
         self.last_open: Response | None = None
+        self.never_abort = never_abort  # a broken driver: run_sync's own abort is lost too
 
     @property
     def state(self) -> FlowState:
@@ -161,7 +162,8 @@ class _Last:
         return self.flow.fail(exc)
 
     def abort(self) -> None:
-        self.flow.abort()
+        if not self.never_abort:
+            self.flow.abort()
 
 
 _UNVERIFIED = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -242,7 +244,7 @@ def http_client_driver(faults: Faults = Faults()) -> RunFlow:
     def run_flow(
         flow: Flow[Any], state: RegistryState, abort_after: int | None
     ) -> tuple[Any, bytes | None]:
-        last = _Last(flow)
+        last = _Last(flow, never_abort=faults.never_abort)
         transport = http_client_transport(faults, lambda: isinstance(flow.pending, Open))
         driven: Flow[Any] = last  # type: ignore[assignment]
         if abort_after is not None:

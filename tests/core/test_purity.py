@@ -81,7 +81,7 @@ DOUBLES = "sansio_registry.testing"
 LAYERS = ("sansio_registry", "sansio_registry_driverkit", "trio_backend", "examples", "benchmarks")
 #: Files allowed to use the doubles, and why (anything else must not).
 DOUBLES_ALLOWED = {
-    "benchmarks/manifests.py": "times the core alone against FakeNetwork, as a test would",
+    "benchmarks/core.py": "times the core alone against FakeNetwork, as a test would",
 }
 #: Everything but the test doubles themselves, the tests, and ``DOUBLES_ALLOWED``.
 NOT_DOUBLES = sorted(

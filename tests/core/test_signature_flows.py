@@ -193,11 +193,15 @@ def test_extension_error_names_digest_and_image() -> None:
     script = Transcript(
         [
             extension_ping(),
-            Expect(
-                "GET",
-                f"https://{H}/extensions/v2/ns/app/signatures/{DIGEST}",
-                reply(500, b"boom", ("Content-Type", "text/plain")),
-            ),
+            # a 500 is resent (3 attempts in all by default); the last one is reported
+            *[
+                Expect(
+                    "GET",
+                    f"https://{H}/extensions/v2/ns/app/signatures/{DIGEST}",
+                    reply(500, b"boom", ("Content-Type", "text/plain")),
+                )
+            ]
+            * 3,
         ]
     )
     with pytest.raises(ServerError) as info:
@@ -605,7 +609,8 @@ def test_sigstore_other_not_found_shapes(tmp_path: Path, answer: Response) -> No
 
 
 def test_sigstore_server_error_fails_the_listing(tmp_path: Path) -> None:
-    script = Transcript([ping(), sig_manifest_get(reply(500, error_body("UNKNOWN", "disk")))])
+    failed = sig_manifest_get(reply(500, error_body("UNKNOWN", "disk")))
+    script = Transcript([ping(), failed, failed, failed])  # 3 attempts in all by default
     with pytest.raises(ServerError):
         run(script, registries_d=sigstore_d(tmp_path))
 

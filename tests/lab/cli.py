@@ -17,12 +17,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CLI_COMMAND", "CLIResult", "cli_env", "run_cli", "run_cli_many"]
+__all__ = [
+    "CLI_COMMAND",
+    "CLIResult",
+    "RunningCLI",
+    "cli_env",
+    "run_cli",
+    "run_cli_many",
+    "started_cli",
+]
 
 
 def _command() -> list[str]:
@@ -74,11 +83,18 @@ class CLIResult:
         )
 
 
+#: The checkout under test: first on the child's path, ahead of any (editable) install
+#: pointing at another checkout.
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
 def cli_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The process environment minus machine-specific settings, rooted in ``home``."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    path = [_SOURCE_ROOT, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env.update(
         {
+            "PYTHONPATH": os.pathsep.join(path),
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / "config"),
             "XDG_RUNTIME_DIR": str(home / "run"),
@@ -96,11 +112,13 @@ def run_cli_many(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> list[CLIResult]:
     """Run ``sansio-registry ARGS`` for each argument list at the same time; results in order.
 
     ``env`` adds to (or overrides) the hermetic environment. A run still going after
     ``timeout`` seconds is killed and the test fails with `subprocess.TimeoutExpired`.
+    ``preexec_fn`` runs in each child before the command (e.g. to set a resource limit).
     """
     with tempfile.TemporaryDirectory(prefix="lab-cli-") as home:
         environ = cli_env(Path(home), env)
@@ -115,6 +133,7 @@ def run_cli_many(
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     cwd=home,
+                    preexec_fn=preexec_fn,
                 )
                 started.append((argv, time.monotonic(), proc))
             deadline = time.monotonic() + timeout
@@ -140,7 +159,53 @@ def run_cli_many(
 
 
 def run_cli(
-    args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> CLIResult:
     """Run ``sansio-registry ARGS`` once (see `run_cli_many`)."""
-    return run_cli_many([args], env=env, timeout=timeout)[0]
+    return run_cli_many([args], env=env, timeout=timeout, preexec_fn=preexec_fn)[0]
+
+
+@dataclass
+class RunningCLI:
+    """A run still going, for tests that act on it meanwhile (e.g. send it a signal)."""
+
+    args: tuple[str, ...]
+    process: subprocess.Popen[bytes]
+    started: float
+
+    def finish(self, timeout: float = 30.0) -> CLIResult:
+        """Wait for the end (killed after ``timeout`` s, failing the test)."""
+        out, err = self.process.communicate(timeout=timeout)
+        return CLIResult(
+            args=self.args,
+            returncode=self.process.returncode,
+            stdout=out,
+            stderr=err.decode(errors="replace"),
+            elapsed=time.monotonic() - self.started,
+        )
+
+
+@contextmanager
+def started_cli(
+    args: Sequence[str], *, env: Mapping[str, str] | None = None
+) -> Iterator[RunningCLI]:
+    """``sansio-registry ARGS`` started in the background; killed on exit if still running."""
+    with tempfile.TemporaryDirectory(prefix="lab-cli-") as home:
+        proc = subprocess.Popen(
+            [*CLI_COMMAND, *args],
+            env=cli_env(Path(home), env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=home,
+        )
+        try:
+            yield RunningCLI(tuple(args), proc, time.monotonic())
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()

@@ -100,6 +100,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         owner._record(self, status)
         if owner.advertise and urlsplit(self.path).path == "/v2/":
             headers.append((EXTENSION_HEADER, "1"))
+        headers.extend(owner.extra_headers)
         self._send(status, headers, answer, length=length)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
@@ -123,9 +124,12 @@ class ExtensionProxy(LoopbackService):
         signatures: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]] | None = None,
         *,
         advertise: bool = True,
+        extra_headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.upstream = upstream
         self.advertise = advertise
+        #: Added to every forwarded answer (e.g. ``Warning: 299 - "…"``).
+        self.extra_headers = tuple(extra_headers)
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str], list[dict[str, Any]]] = {
             key: [dict(e) for e in value] for key, value in (signatures or {}).items()

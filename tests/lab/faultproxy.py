@@ -16,7 +16,18 @@ without that header, so the client's own connection stays keep-alive as with the
 - ``Fault.short(n)``: a complete but short answer: ``Content-Length: n`` and ``n`` bytes;
 - ``Fault.stall()``: read the request, never answer; ``Fault.stall_body(n)``: send the head and
   ``n`` body bytes, then nothing more;
-- ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself.
+- ``Fault.redirect(base)``: answer ``307`` with ``Location: base + target`` itself;
+- ``Fault.answer(status, headers)``: answer ``status`` with ``headers`` itself (a 503 burst, a
+  429 with ``Retry-After``); the upstream is not asked;
+- ``Fault.hang_up()``: read the request, close the connection without a response byte.
+- ``Fault.close_after()``: answer in full, then close the client's connection without
+  saying so (a server dropping an idle keep-alive connection: the client's next request on
+  it gets no answer);
+- ``Fault.drip(step, pause)``: the whole body, ``step`` bytes at a time with ``pause``
+  seconds between pieces (a slow but moving transfer).
+
+``tls=`` (a server `ssl.SSLContext`) makes the proxy listen with HTTPS (the upstream stays
+plain HTTP): an https origin for redirect tests.
 
 Body faults act only on 200/206 answers with a ``Content-Length``; anything else passes. Every
 request is recorded (`SeenRequest`: line, headers, the fault applied, the upstream status) so
@@ -31,6 +42,7 @@ import dataclasses
 import enum
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,6 +74,10 @@ class FaultKind(enum.Enum):
     STALL = "stall"
     STALL_BODY = "stall-body"
     REDIRECT = "redirect"
+    ANSWER = "answer"
+    HANG_UP = "hang-up"
+    DRIP = "drip"
+    CLOSE_AFTER = "close-after"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +87,9 @@ class Fault:
     kind: FaultKind
     offset: int | None = None  # body offset the fault acts at (None: the middle, for FLIP)
     location: str = ""  # REDIRECT: base URL the target is appended to
+    status: int = 0  # ANSWER: the status answered
+    headers: tuple[tuple[str, str], ...] = ()  # ANSWER: extra response headers
+    pause: float = 0.0  # DRIP: seconds between pieces of ``offset`` bytes
 
     @classmethod
     def passthrough(cls) -> Fault:
@@ -97,8 +116,24 @@ class Fault:
         return cls(FaultKind.STALL_BODY, after)
 
     @classmethod
+    def close_after(cls) -> Fault:
+        return cls(FaultKind.CLOSE_AFTER)
+
+    @classmethod
+    def drip(cls, step: int, pause: float) -> Fault:
+        return cls(FaultKind.DRIP, step, pause=pause)
+
+    @classmethod
     def redirect(cls, base: str) -> Fault:
         return cls(FaultKind.REDIRECT, location=base.rstrip("/"))
+
+    @classmethod
+    def answer(cls, status: int, headers: Sequence[tuple[str, str]] = ()) -> Fault:
+        return cls(FaultKind.ANSWER, status=status, headers=tuple(headers))
+
+    @classmethod
+    def hang_up(cls) -> Fault:
+        return cls(FaultKind.HANG_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +254,10 @@ class FaultProxy(LoopbackService):
         *,
         io_timeout: float = 30.0,
         stall_limit: float = 60.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.upstream = upstream
+        self.tls = tls
         self.io_timeout = io_timeout
         self.stall_limit = stall_limit
         self.port = 0
@@ -339,10 +376,16 @@ class FaultProxy(LoopbackService):
 
     # -- one client connection ---------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}"
+
     def _serve(self, client: socket.socket, number: int) -> None:
         client.settimeout(self.io_timeout)
         buf = bytearray()
         try:
+            if self.tls is not None:
+                client = self._handshake(client)
             while not self._stopping.is_set():
                 if not self._exchange(client, buf, number):
                     return
@@ -353,6 +396,15 @@ class FaultProxy(LoopbackService):
             return
         finally:
             self._untrack(client)
+
+    def _handshake(self, client: socket.socket) -> socket.socket:
+        """The TLS server side of ``client`` (tracked in its place, so `stop` closes it)."""
+        assert self.tls is not None
+        wrapped = self.tls.wrap_socket(client, server_side=True)
+        with self._lock:
+            self._socks.discard(client)
+            self._socks.add(wrapped)
+        return wrapped
 
     def _exchange(self, client: socket.socket, buf: bytearray, number: int) -> bool:
         """One request/response; False when the client connection must end."""
@@ -371,6 +423,14 @@ class FaultProxy(LoopbackService):
         if fault.kind is FaultKind.STALL:
             self._stopping.wait(self.stall_limit)
             return False
+        if fault.kind is FaultKind.HANG_UP:
+            return False
+        if fault.kind is FaultKind.ANSWER:
+            body = f"injected {fault.status}".encode("ascii")
+            lines = [*fault.headers, ("Content-Length", str(len(body)))]
+            self._set_status(index, fault.status)  # before the client can see the answer
+            client.sendall(_build_head(f"HTTP/1.1 {fault.status} Injected", lines) + body)
+            return True
         if fault.kind is FaultKind.REDIRECT:
             location = fault.location + target
             client.sendall(
@@ -405,7 +465,8 @@ class FaultProxy(LoopbackService):
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         length = int(length_text) if length_text is not None else None
         acts = (
-            fault.kind not in (FaultKind.PASS, FaultKind.STALL, FaultKind.REDIRECT)
+            fault.kind
+            not in (FaultKind.PASS, FaultKind.STALL, FaultKind.REDIRECT, FaultKind.CLOSE_AFTER)
             and status in (200, 206)
             and length is not None
             and not no_body
@@ -419,7 +480,7 @@ class FaultProxy(LoopbackService):
             client.sendall(_build_head(status_line, keep))
             if not no_body:
                 self._pump(upstream, client, ubuf, length)
-            return True
+            return fault.kind is not FaultKind.CLOSE_AFTER
         assert length is not None
         if fault.kind is FaultKind.SHORT:
             keep_bytes = min(fault.offset or 0, length)
@@ -428,6 +489,13 @@ class FaultProxy(LoopbackService):
             self._pump(upstream, client, ubuf, keep_bytes)
             return False  # the rest is still upstream; start afresh on a new connection
         client.sendall(_build_head(status_line, keep))
+        if fault.kind is FaultKind.DRIP:
+            step = max(1, fault.offset or 1)
+            for start in range(0, length, step):
+                if start and self._stopping.wait(fault.pause):
+                    return False
+                self._pump(upstream, client, ubuf, min(step, length - start))
+            return True
         if fault.kind is FaultKind.FLIP:
             at = length // 2 if fault.offset is None else min(fault.offset, max(length - 1, 0))
             self._pump(upstream, client, ubuf, length, flip_at=at)
@@ -461,6 +529,7 @@ class FaultProxy(LoopbackService):
                         return
                     raise _Closed("upstream EOF in body")
             if limit is not None and sent + len(data) > limit:
+                buf[:0] = data[limit - sent :]  # the rest stays for the next call
                 data = data[: limit - sent]
             if flip_at is not None and sent <= flip_at < sent + len(data):
                 mutable = bytearray(data)
