@@ -31,6 +31,7 @@ from trio_backend.blob import BlobStream
 from trio_backend.credential_helpers import CredentialHelpers
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
 from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.proxy import ProxySettings
 from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
 from trio_backend.trace import ExchangeTrace, TracingTransport
@@ -256,13 +257,16 @@ async def open_client(
     tls: TLSConfig | None = None,
     helpers: CredentialHelpers | None = None,
     timeouts: Timeouts | None = None,
+    proxies: ProxySettings | None = None,
 ) -> AsyncIterator[RegistryClient]:
     """Open a client; its connections are closed when the block ends.
 
     ``config`` decides which endpoints are verified (``tls_verify``, registries.conf
     ``insecure``); ``tls`` only supplies certificate material (CAs, client certificates);
     ``helpers`` runs credential helpers (default: ``$PATH`` and a 30 s deadline each);
-    ``timeouts`` bounds each single wait (default: :class:`Timeouts`).
+    ``timeouts`` bounds each single wait (default: :class:`Timeouts`); ``proxies`` says
+    which proxy each registry goes through (default: ``HTTPS_PROXY``, ``HTTP_PROXY`` and
+    ``NO_PROXY`` from the environment, as Go reads them; ``ProxySettings()`` for none).
     """
-    async with ConnectionPool(tls=tls or TLSConfig(), timeouts=timeouts) as pool:
+    async with ConnectionPool(tls=tls or TLSConfig(), timeouts=timeouts, proxies=proxies) as pool:
         yield RegistryClient(pool, config or ClientConfig(), helpers=helpers)

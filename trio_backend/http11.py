@@ -26,6 +26,7 @@ import trio
 
 from sansio_registry.errors import TransportError
 from sansio_registry.http import Headers, Origin, ResponseHead
+from trio_backend.proxy import Proxy
 
 __all__ = [
     "CHUNK_SIZE",
@@ -162,6 +163,9 @@ class HTTP11Connection:
         #: False for a TLS connection made without certificate verification: such a
         #: connection is never handed to a request that requires verification.
         self.verified = True
+        #: The proxy a plain-http origin is reached through (absolute-form requests to it);
+        #: ``None`` when direct or tunnelled.
+        self.proxy: Proxy | None = None
         self._stream = stream
         self._raw = raw
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)

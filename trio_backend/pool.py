@@ -10,21 +10,28 @@ keep-alive connection) is retried once, on a fresh connection, whatever the meth
 server closed it without reading the request (RFC 9112 §9.3.1), so nothing was acted on.
 Idle connections older than ``Timeouts.idle_connection`` are closed instead of reused.
 
+Proxies (:mod:`trio_backend.proxy`) are chosen per origin as Go's ``ProxyFromEnvironment``
+does: an https origin is reached through a ``CONNECT`` tunnel with TLS end to end under the
+registry's own name, a plain-http origin with absolute-form requests to the proxy. The
+proxy's credentials go to the proxy only (``Proxy-Authorization``).
+
 No ``timeout=`` on any call: each wait is bounded by the pool's :class:`Timeouts`, and callers
 bound whole calls with trio cancel scopes.
 """
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self, final
 
 import trio
 
-from sansio_registry.errors import BodyTooLarge, LocalProtocolError, TransportError
+from sansio_registry.errors import BodyTooLarge, LocalProtocolError, ProxyError, TransportError
 from sansio_registry.http import Origin, Request, Response, ResponseHead, content_length
 from trio_backend.http11 import HTTP11Connection, map_io_errors
+from trio_backend.proxy import Proxy, ProxySettings, open_tunnel
 from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
 
@@ -65,7 +72,7 @@ class PoolStatistics:
 class _SniffingStream(trio.abc.Stream):
     """Passes bytes through, remembering the first ones received (to spot a plain-HTTP server)."""
 
-    def __init__(self, inner: trio.SocketStream) -> None:
+    def __init__(self, inner: trio.abc.Stream) -> None:
         self.inner = inner
         self.first_bytes = b""
 
@@ -80,9 +87,6 @@ class _SniffingStream(trio.abc.Stream):
         if len(self.first_bytes) < 5:
             self.first_bytes += bytes(data[: 5 - len(self.first_bytes)])
         return data
-
-    async def send_eof(self) -> None:
-        await self.inner.send_eof()
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -102,6 +106,8 @@ class ConnectionPool:
         timeouts: the deadline of each wait (connect, TLS handshake, response head, idle
             reads, idle pooled connections). A dead mirror then fails as a TransportError and
             the next pull source is tried, instead of using up the caller's whole cancel scope.
+        proxies: which proxy each origin goes through; default: the environment's
+            ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (``ProxySettings()`` means none).
     """
 
     def __init__(
@@ -111,6 +117,7 @@ class ConnectionPool:
         max_per_origin: int = 8,
         user_agent: str | None = None,
         timeouts: Timeouts | None = None,
+        proxies: ProxySettings | None = None,
     ) -> None:
         if max_per_origin < 0:
             raise LocalProtocolError("max_per_origin must not be negative")
@@ -118,6 +125,7 @@ class ConnectionPool:
         self._max_idle = max_per_origin
         self._user_agent = user_agent
         self.timeouts = timeouts if timeouts is not None else Timeouts()
+        self.proxies = proxies if proxies is not None else ProxySettings.from_environment()
         self._idle: dict[Origin, list[HTTP11Connection]] = {}
         self._active = 0
         self._opened = 0
@@ -203,9 +211,21 @@ class ConnectionPool:
                 conn = await self._connect(origin, request.tls_verify)
             self._active += 1
             try:
-                await conn.send_request(request.method, request.target, headers, request.body)
+                target, sent_headers = request.target, headers
+                if conn.proxy is not None:  # plain http through a proxy (RFC 9112 §3.2.2)
+                    target = request.url.partition("#")[0]
+                    if conn.proxy.authorization:
+                        auth = ("Proxy-Authorization", conn.proxy.authorization)
+                        sent_headers = [*headers, auth]
+                await conn.send_request(request.method, target, sent_headers, request.body)
                 self._sent += 1
                 head = await conn.receive_head()
+                if conn.proxy is not None and head.status == 407:
+                    conn.close_now()
+                    raise ProxyError(
+                        f"proxy {conn.proxy.redacted()} refused {request.method} "
+                        f"{origin.netloc}: 407 proxy authentication required"
+                    )
             except TransportError as exc:
                 self._active -= 1
                 conn.close_now()
@@ -269,44 +289,96 @@ class ConnectionPool:
         conn.close_now()
 
     async def _connect(self, origin: Origin, verify: bool = True) -> HTTP11Connection:
-        https = origin.scheme == "https"
-        ctx = self._tls.ssl_context_for(origin, verify=verify) if https else None
-        limits = self.timeouts
-        action = f"connecting to {origin}"
-        with (
-            trio.move_on_after(limits.connect) as scope,
-            map_io_errors(action, before_response=True),
-        ):
-            tcp = await trio.open_tcp_stream(origin.host, origin.port)
-        if scope.cancelled_caught:
-            raise TransportError(
-                f"{action}: timed out after {limits.connect:g} s", before_response=True
-            )
+        # Certificate material is loaded first: a broken certs directory fails before connecting.
+        ctx = (
+            self._tls.ssl_context_for(origin, verify=verify) if origin.scheme == "https" else None
+        )
+        proxy = self.proxies.proxy_for(origin.scheme, origin.host, origin.port)
+        if proxy is None:
+            tcp = await self._open_tcp(origin.host, origin.port, f"connecting to {origin}")
+            stream: trio.abc.Stream = tcp
+        else:
+            tcp, stream = await self._reach_proxy(proxy, origin)
         self._opened += 1
         if ctx is None:
-            return self._connection(tcp, origin, tcp)
-        sniffer = _SniffingStream(tcp)
-        stream = trio.SSLStream(sniffer, ctx, server_hostname=origin.host, https_compatible=True)
-        action = f"TLS handshake with {origin}"
+            conn = self._connection(stream, origin, tcp)
+            conn.proxy = proxy
+            return conn
         try:
-            with trio.move_on_after(limits.tls_handshake) as scope, map_io_errors(action):
-                await stream.do_handshake()
-            if scope.cancelled_caught:
-                raise TransportError(f"{action}: timed out after {limits.tls_handshake:g} s")
+            secured = await self._handshake(stream, origin, ctx)
+        except BaseException:
+            tcp.socket.close()
+            raise
+        conn = self._connection(secured, origin, tcp)
+        conn.verified = verify
+        return conn
+
+    async def _open_tcp(self, host: str, port: int, action: str) -> trio.SocketStream:
+        limit = self.timeouts.connect
+        with (
+            trio.move_on_after(limit),
+            map_io_errors(action, before_response=True),
+        ):
+            return await trio.open_tcp_stream(host, port)
+        raise TransportError(f"{action}: timed out after {limit:g} s", before_response=True)
+
+    async def _reach_proxy(
+        self, proxy: Proxy, origin: Origin
+    ) -> tuple[trio.SocketStream, trio.abc.Stream]:
+        """A connection to ``proxy`` (TLS to it for an https proxy) and, for an https
+        ``origin``, a CONNECT tunnel through it; failures are :class:`ProxyError`."""
+        where = f"proxy {proxy.redacted()}"
+        proxy_origin = Origin(proxy.scheme, proxy.host, proxy.port)
+        ctx = self._tls.ssl_context_for(proxy_origin) if proxy.scheme == "https" else None
+        try:
+            tcp = await self._open_tcp(proxy.host, proxy.port, f"connecting to {where}")
+        except ProxyError:
+            raise
+        except TransportError as exc:
+            raise ProxyError(str(exc), before_response=True) from exc.__cause__
+        stream: trio.abc.Stream = tcp
+        try:
+            if ctx is not None:
+                stream = await self._handshake(tcp, proxy_origin, ctx)
+            if origin.scheme == "https":
+                limit = self.timeouts.response_header
+                with trio.move_on_after(limit) as scope:
+                    await open_tunnel(stream, proxy, origin.host, origin.port)
+                if scope.cancelled_caught:
+                    raise ProxyError(
+                        f"{where}: no answer to CONNECT {origin.netloc} within {limit:g} s"
+                    )
         except TransportError as exc:
             tcp.socket.close()
+            if isinstance(exc, ProxyError):
+                raise
+            raise ProxyError(f"{where}: {exc}") from exc.__cause__
+        except BaseException:
+            tcp.socket.close()
+            raise
+        return tcp, stream
+
+    async def _handshake(
+        self, stream: trio.abc.Stream, origin: Origin, ctx: ssl.SSLContext
+    ) -> trio.SSLStream[_SniffingStream]:
+        """TLS with ``origin`` over ``stream``, under the handshake deadline."""
+        sniffer = _SniffingStream(stream)
+        secured = trio.SSLStream(sniffer, ctx, server_hostname=origin.host, https_compatible=True)
+        action = f"TLS handshake with {origin}"
+        limit = self.timeouts.tls_handshake
+        try:
+            with trio.move_on_after(limit) as scope, map_io_errors(action):
+                await secured.do_handshake()
+            if scope.cancelled_caught:
+                raise TransportError(f"{action}: timed out after {limit:g} s")
+        except TransportError as exc:
             if sniffer.first_bytes.startswith(b"HTTP/"):
                 # Go: "http: server gave HTTP response to HTTPS client".
                 raise TransportError(
                     f"{action}: server gave HTTP response to HTTPS client"
                 ) from exc.__cause__
             raise
-        except BaseException:
-            tcp.socket.close()
-            raise
-        conn = self._connection(stream, origin, tcp)
-        conn.verified = verify
-        return conn
+        return secured
 
     def _connection(
         self, stream: trio.abc.Stream, origin: Origin, raw: trio.SocketStream

@@ -15,7 +15,7 @@ removed it too).
 from __future__ import annotations
 
 from sansio_registry.auth import parse_challenges
-from sansio_registry.errors import RegistryClientError, TransportError, response_error_class
+from sansio_registry.errors import TransportError, response_error_class
 from sansio_registry.flow import Steps, fetch
 from sansio_registry.flows.exchange import retrying
 from sansio_registry.http import MAX_PING_BODY, Headers, Request, status_text
@@ -46,7 +46,7 @@ def ping(
     checks and verifies where redirects lead.
     """
     schemes = ("https", "http") if insecure else ("https",)
-    error: RegistryClientError | None = None
+    error: TransportError | None = None
     for scheme in schemes:
         request = Request(
             method="GET",
@@ -82,4 +82,7 @@ def ping(
             url=request.url,
         )
     assert error is not None
-    raise TransportError(f"pinging container registry {host}: {error}") from error
+    # The same class (a ProxyError stays one), with the host in the message.
+    raise type(error)(
+        f"pinging container registry {host}: {error}", before_response=error.before_response
+    ) from error

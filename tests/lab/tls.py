@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 #: Names every lab server certificate is valid for.
-SERVER_IDENTITIES: tuple[str, ...] = ("127.0.0.1", "localhost")
+SERVER_IDENTITIES: tuple[str, ...] = ("127.0.0.1", "localhost", "registry.test")
 
 
 @dataclass(frozen=True, slots=True)
