@@ -1,4 +1,6 @@
-"""Registry authentication: challenges, credentials, bearer tokens and their cache (SPEC §7).
+"""Registry authentication: challenges, credentials, bearer tokens and their cache.
+
+See docs/behaviour.md#authentication-challenges and docs/behaviour.md#bearer-tokens.
 
 Everything here is pure: the token sub-flow sends the token request through the same exchange
 path as every registry request (redirects and retries:
@@ -67,14 +69,14 @@ __all__ = [
     "token_request",
 ]
 
-#: SPEC §7.6 / §16: shorter (or missing) token lifetimes are raised to this many seconds.
+#: Shorter (or missing) token lifetimes are raised to this many seconds.
 MIN_TOKEN_LIFETIME: Final = 60
 
 _OAUTH2_CLIENT_ID: Final = "containers/image"
 
 
 # --------------------------------------------------------------------------------------------
-# Scopes (SPEC §6 insufficient_scope, §7.4)
+# Scopes (the insufficient_scope retry: docs/behaviour.md#request-pipeline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,7 @@ def parse_scope(text: str) -> Scope:
 
 
 def insufficient_scope(challenges: Iterable[Challenge]) -> Scope | None:
-    """The extra scope a 401 asks for (SPEC §6), or ``None`` when there is no usable one.
+    """The extra scope a 401 asks for, or ``None`` when there is no usable one.
 
     The first ``bearer`` challenge with ``error="insufficient_scope"`` and a non-empty scope
     that parses wins; unparseable scopes are skipped, as in Go.
@@ -159,7 +161,7 @@ def basic_authorization(creds: Credentials) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Token requests (SPEC §7.4, §7.5)
+# Token requests (the Docker token spec: GET, or the OAuth2 POST with a refresh token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +310,7 @@ def token_request(
 
 
 # --------------------------------------------------------------------------------------------
-# Token responses (SPEC §7.6)
+# Token responses (docs/behaviour.md#bearer-tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +359,7 @@ def parse_token_response(
     context: str = "Requesting bearer token",
     request: Request | None = None,
 ) -> BearerToken:
-    """Decode a token endpoint's answer (SPEC §7.6) into a :class:`BearerToken`.
+    """Decode a token endpoint's answer into a :class:`BearerToken`.
 
     ``expires_at = received_at + max(expires_in, 60) - age``, where ``age`` is how long before
     the server's ``Date`` the token was issued (``issued_at``), when both are known: the
@@ -366,7 +368,7 @@ def parse_token_response(
     method = request.method if request is not None else ""
     url = request.url if request is not None else ""
     if resp.status != 200:
-        # SPEC §8.2's "simple" wrapper: 401 -> invalid username/password, 429, other statuses.
+        # The "simple" wrapper (docs/behaviour.md#registry-errors): 401, 429, other statuses.
         raise simple_error(resp, method=method, url=url, context=context)
     try:
         doc = go_json.decode_any(resp.body)
@@ -489,7 +491,7 @@ def bearer_token(
     retry: RetryPolicy | None = None,
     policy: UrlPolicy = STRICT_POLICY,
 ) -> Steps[str]:
-    """Sub-flow: the bearer token to send (SPEC §7.3).
+    """Sub-flow: the bearer token to send.
 
     The caller's own ``registry_token`` if any (nothing fetched), else a cached token, else one
     fetched from the realm (redirects followed and retried as ``retry`` allows, the default
@@ -527,7 +529,7 @@ def authorization(
     retry: RetryPolicy | None = None,
     policy: UrlPolicy = STRICT_POLICY,
 ) -> Steps[str | None]:
-    """Sub-flow: the ``Authorization`` value for a registry request, or ``None`` (SPEC §7.2).
+    """Sub-flow: the ``Authorization`` value for a registry request, or ``None``.
 
     ``challenges`` are the ping's; ``scopes`` the client scope plus any extra scope.
     """

@@ -139,7 +139,7 @@ def parse_challenges(lines: Iterable[str]) -> tuple[Challenge, ...]:
 
 
 def choose_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
-    """The first ``basic`` or ``bearer`` challenge (SPEC §7.2); ``None`` → no Authorization."""
+    """The first ``basic`` or ``bearer`` challenge; ``None`` → no Authorization."""
     for challenge in challenges:
         if challenge.scheme in ("basic", "bearer"):
             return challenge

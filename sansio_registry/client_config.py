@@ -34,8 +34,9 @@ class ClientConfig:
     Attributes:
         registries: parsed registries.conf (mirrors, rewrites, insecure, blocked).
         credentials: explicit credentials from the caller (``--creds``, ``--registry-token``);
-            bound to the logical registry host and never sent anywhere else (SPEC §3).
-        auth_files: parsed auth.json / docker config files, in lookup order (SPEC §15).
+            bound to the logical registry host and never sent anywhere else
+            (docs/behaviour.md#pull-sources-and-mirrors).
+        auth_files: parsed auth.json / docker config files, in lookup order.
         use_auth_files: ``False`` for ``--no-creds``.
         tls_verify: ``None`` follows registries.conf; ``True``/``False`` overrides it for
             every endpoint (``--tls-verify``), as skopeo does. The one TLS-verification
@@ -44,7 +45,7 @@ class ClientConfig:
         verify_content_digest: check ``Docker-Content-Digest`` against the bytes; switch off
             only for registries known to send wrong values.
         platform: which instance of a manifest list an image resolves to.
-        registries_d: parsed registries.d (where lookaside signatures live, SPEC §13.3).
+        registries_d: parsed registries.d (where lookaside signatures live).
         lookaside_default: the built-in lookaside when registries.d names none (a
             ``file://`` URL; containers/image uses /var/lib/containers/sigstore for root).
         helper_credentials: what credential helpers answered, filled in by the shell (it runs
@@ -72,7 +73,7 @@ class ClientConfig:
     def credentials_for(self, logical: ImageRef, physical: ImageRef) -> Credentials | None:
         """The credentials an attempt at ``physical`` may use.
 
-        Explicit credentials go only to the logical registry's own host (SPEC §3: a mirror or a
+        Explicit credentials go only to the logical registry's own host (a mirror or a
         rewritten location on another host never sees them); every other host gets what the
         auth files hold for its physical name, as skopeo does.
         """

@@ -1,4 +1,4 @@
-"""Content digests: parsing, incremental verification, and manifest digests (SPEC §10).
+"""Content digests: parsing, incremental verification, and manifest digests.
 
 A :class:`Digest` is ``algorithm:hex`` as go-digest validates it. :class:`DigestVerifier` checks
 streamed bytes against a digest and size without buffering them. :func:`manifest_digest` is
@@ -180,7 +180,8 @@ class DigestVerifier:
 
 
 # --------------------------------------------------------------------------------------------
-# Manifest digests (SPEC §10): Go's manifest.Digest + libtrust.ParsePrettySignature
+# Manifest digests (docs/behaviour.md#manifest-digests): Go's manifest.Digest +
+# libtrust.ParsePrettySignature
 
 
 class ManifestDigestError(RemoteProtocolError):
@@ -306,7 +307,7 @@ def _schema1_payload(raw: bytes, tree: object) -> bytes:
 
 
 def manifest_digest(raw: bytes) -> Digest:
-    """The digest of a manifest as the registry and Go compute it (always sha256, SPEC §10).
+    """The digest of a manifest as the registry and Go compute it (always sha256).
 
     Raises :class:`ManifestDigestError` for a signed schema1 manifest whose signature block is
     unusable (texts from libtrust: ``missing formatted length``, ``invalid format length``…).

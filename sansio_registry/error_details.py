@@ -39,7 +39,7 @@ __all__ = [
     "MAX_ENTRIES",
 ]
 
-#: The registry wrapper quotes at most this many body bytes, then ``...`` (SPEC §16).
+#: The registry wrapper quotes at most this many body bytes, then ``...``.
 EXCERPT_BYTES: Final = 50
 #: Any other quoted body, header value or registry message is cut after this many bytes.
 MAX_QUOTED_BYTES: Final = 1024
@@ -137,7 +137,7 @@ class UnexpectedBody:
 
 @dataclass(frozen=True, slots=True)
 class ErrorList:
-    """What §8.1 decodes a refusal into.
+    """What a refusal decodes into (docs/behaviour.md#registry-errors).
 
     ``status_line`` is set (and ``items`` empty) when the status is outside 400-499: Go then
     ignores the body and reports ``received unexpected HTTP status: <status line>``.
@@ -185,11 +185,11 @@ class ErrorList:
         return None
 
 
-# --- §8.1 ---------------------------------------------------------------------------------
+# --- decoding ------------------------------------------------------------------------------
 
 
 def decode_error_details(resp: Response) -> ErrorList:
-    """Decode a refusal like Go's ``handleErrorResponse`` (SPEC §8.1); never raises."""
+    """Decode a refusal like Go's ``handleErrorResponse``; never raises."""
     status = resp.status
     if not 400 <= status < 500:
         return ErrorList(status, status_line=_status_line(resp))

@@ -1,4 +1,4 @@
-"""The one exception tree of sansio-registry (DESIGN §4).
+"""The one exception tree of sansio-registry (docs/design.md#errors).
 
 Every exception the core or a backend raises on purpose derives from
 :class:`RegistryClientError`. Messages never contain a password, a token or an
@@ -86,7 +86,7 @@ class LocalProtocolError(RegistryClientError):
 
 
 class InvalidReference(LocalProtocolError):
-    """An image reference does not parse (SPEC §1); the message is the SPEC's text."""
+    """An image reference does not parse; the message is containers/image's text."""
 
 
 class ConfigError(LocalProtocolError):
@@ -102,7 +102,7 @@ class RemoteProtocolError(RegistryClientError):
 
 
 class BodyTooLarge(RemoteProtocolError):
-    """A buffered body exceeded its limit (SPEC §16); raised by drivers."""
+    """A buffered body exceeded its limit (docs/behaviour.md#limits); raised by drivers."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"exceeded maximum allowed size of {limit} bytes")
@@ -155,14 +155,14 @@ class ProxyError(TransportError):
 
 @dataclass(frozen=True, slots=True)
 class ErrorDetail:
-    """One entry of the registry's ``{"errors": [...]}`` envelope (SPEC §8.1)."""
+    """One entry of the registry's ``{"errors": [...]}`` envelope (OCI distribution spec)."""
 
     code: str
     message: str = ""
     detail: str | None = None
 
 
-# Default messages of the distribution error codes (SPEC §8.1).
+# Default messages of the distribution error codes, as containers/image prints them.
 DEFAULT_MESSAGES: Final[dict[str, str]] = {
     "UNKNOWN": "unknown error",
     "UNSUPPORTED": "The operation is unsupported.",

@@ -37,7 +37,7 @@ __all__ = [
     "parse_http_date",
 ]
 
-# SPEC §16: the buffered-read limits. Error bodies are capped too (SPEC §8 weakness fixed).
+# The buffered-read limits (docs/behaviour.md#limits); unlike Go, error bodies are capped too.
 MAX_MANIFEST_BODY: Final = 4 * 1024 * 1024
 MAX_SIGNATURE_BODY: Final = 4 * 1024 * 1024
 MAX_TOKEN_BODY: Final = 1024 * 1024

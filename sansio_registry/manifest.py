@@ -40,7 +40,7 @@ __all__ = [
 
 
 class Platform(msgspec.Struct, frozen=True, kw_only=True):
-    """The platform of a list/index entry (§11 ignores ``os.version`` and ``os.features``)."""
+    """The platform of a list/index entry (matching ignores ``os.version``, ``os.features``)."""
 
     architecture: str = ""
     os: str = ""

@@ -49,7 +49,7 @@ def wanted_platforms(
     arch_chosen_by_caller: bool,
     host_variant: str = "",
 ) -> tuple[Candidate, ...]:
-    """The ordered candidates of SPEC §11.
+    """The ordered candidates (docs/behaviour.md#platform-choice).
 
     ``os`` and ``architecture`` are already resolved (caller's choice or host default);
     ``variant`` is the caller's choice; ``host_variant`` is what the shell detected for the host
@@ -71,7 +71,7 @@ def wanted_platforms(
 
 @dataclass(frozen=True, slots=True)
 class WantedPlatform:
-    """The platform a caller wants from a manifest list (SPEC §11).
+    """The platform a caller wants from a manifest list.
 
     ``os`` / ``architecture``: the caller's choice or the host's (resolved by the shell);
     ``variant``: the caller's choice or None; ``architecture_chosen``: whether the caller chose
@@ -104,7 +104,7 @@ def _matches(platform: Platform, candidate: Candidate) -> bool:
 def choose_instance(
     index: ImageIndex, media_type: str, wanted: WantedPlatform | Sequence[Candidate]
 ) -> Descriptor:
-    """Pick the instance for the first wanted platform that any entry matches (SPEC §11, 5.23.1).
+    """Pick the instance for the first wanted platform that any entry matches (as 5.23.1).
 
     ``wanted`` is a :class:`WantedPlatform` (expanded with its fallbacks) or an explicit list of
     candidates. Docker lists: entries without a platform never match. OCI indexes: entries

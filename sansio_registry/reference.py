@@ -1,10 +1,11 @@
-"""Docker image references: parsing and normalisation exactly as containers/image does (SPEC §1).
+"""Docker image references: parsing and normalisation exactly as containers/image does.
 
 ``ImageRef.parse`` follows the Go order of checks (64-hex name, Docker domain split, the
 lowercase check, the grammar, the 255-character name limit, digest validation, tag-and-digest)
-so that every error text matches the SPEC. The grammar is the Go one, rewritten with
-unambiguous, possessive sub-patterns because Python's backtracking engine would otherwise be
-exponential on hostile input where Go's RE2 is linear; the language accepted is the same.
+so that every error text is the one skopeo prints (docs/behaviour.md#references). The grammar is
+the Go one, rewritten with unambiguous, possessive sub-patterns because Python's backtracking
+engine would otherwise be exponential on hostile input where Go's RE2 is linear; the language
+accepted is the same.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _LEGACY_DEFAULT_DOMAIN: Final = "index.docker.io"
 _OFFICIAL_REPO_PREFIX: Final = "library/"
 _NAME_TOTAL_LENGTH_MAX: Final = 255
 
-# --- the grammar (SPEC §1), as in containers/image docker/reference/regexp.go -----------------
+# --- the grammar, as in containers/image docker/reference/regexp.go ---------------------------
 # dcomp := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]  (same language, no ambiguity)
 _DCOMP: Final = r"[a-zA-Z0-9]++(?:-++[a-zA-Z0-9]++)*+"
 _DOMAIN: Final = rf"{_DCOMP}(?:\.{_DCOMP})*+(?::[0-9]++)?+"
@@ -67,7 +68,7 @@ _ERR_TAG_AND_DIGEST: Final = (
 
 
 def parse_digest(text: str) -> tuple[str, str]:
-    """Split and validate ``algo:hex`` like go-digest's ``Validate`` (SPEC §1, second stage).
+    """Split and validate ``algo:hex`` like go-digest's ``Validate``.
 
     Only sha256/sha384/sha512 are supported, with exactly 64/96/128 lowercase hex digits.
     """
@@ -213,7 +214,7 @@ class ImageRef:
         return replace(self, tag=tag, digest=None)
 
     def policy_namespaces(self) -> tuple[str, ...]:
-        """Scopes searched after the identity (registries.d, SPEC §13.3 / §19.1).
+        """Scopes searched after the identity (docs/behaviour.md#lookaside-storage).
 
         The name, each parent cut at the last ``/`` down to ``host[:port]``, then the wildcard
         domains ``*.<rest>`` from the host without its port.

@@ -44,10 +44,10 @@ def _body_details(resp: Response, decoded: ErrorList) -> tuple[ErrorDetail, ...]
 def registry_error(
     resp: Response, *, method: str, url: str, context: str
 ) -> RegistryResponseError:
-    """The "registry wrapper" (manifests, SPEC §8.2): ``<context>: <text>``.
+    """The "registry wrapper" (manifests): ``<context>: <text>``.
 
     An unexpected body becomes ``StatusCode: <code>, <first 50 bytes>...``; everything else is
-    the §8.1 text.
+    the decoded text (docs/behaviour.md#registry-errors).
     """
     decoded = decode_error_details(resp)
     unexpected = decoded.unexpected
@@ -69,7 +69,7 @@ def registry_error(
 def simple_error(
     resp: Response, *, method: str, url: str, context: str | None
 ) -> RegistryResponseError:
-    """The "simple wrapper" (ping, token, blobs, tag list; SPEC §8.2).
+    """The "simple wrapper" (ping, token, blobs, tag list).
 
     The text hides the body except on 401, as Go does; the class and ``.errors`` still come
     from the decoded body, so a blob 404 with ``BLOB_UNKNOWN`` is a :class:`BlobUnknown`.
@@ -100,9 +100,10 @@ def is_manifest_unknown(
 ) -> bool:
     """Whether a manifest refusal means "no such manifest" (sigstore attachments absent).
 
-    Default: upstream's rule (SPEC §17): first error MANIFEST_UNKNOWN; or UNKNOWN whose message
-    contains "not found" in any case; or any 404 whose body is not a registry error list.
-    ``legacy=True``: the 5.23.1 rule (SPEC §13.6): UNKNOWN only with message exactly
+    Default: upstream's rule (docs/behaviour.md#sigstore-attachments): first error
+    MANIFEST_UNKNOWN; or UNKNOWN whose message contains "not found" in any case; or any 404
+    whose body is not a registry error list.
+    ``legacy=True``: the 5.23.1 rule: UNKNOWN only with message exactly
     ``Not Found``, and an unparsable 404 body only when it contains ``Not found``.
     """
     if isinstance(exc_or_resp, Response):

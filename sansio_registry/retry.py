@@ -1,4 +1,4 @@
-"""Reading ``Retry-After`` (SPEC §6) and ``Link`` pagination (SPEC §16), as pure functions.
+"""Reading ``Retry-After`` and ``Link`` pagination (RFC 8288), as pure functions.
 
 The core has no clock, so an HTTP-date ``Retry-After`` is judged against the response's own
 ``Date`` header, which the caller parses and passes in. How often and how long to retry is a
@@ -28,12 +28,12 @@ def retry_after_delay(
     now_http_date: datetime | None,
     cap: float | None = None,
 ) -> float:
-    """Seconds a ``Retry-After`` asks for, like Go's ``parseRetryAfter`` (SPEC §6, §19.12).
+    """Seconds a ``Retry-After`` asks for, like Go's ``parseRetryAfter``.
 
     Integer seconds as Go's ``strconv.ParseInt`` reads them (``0`` and negatives mean "no
     wait"); else an HTTP date later than ``now_http_date`` (the response's ``Date``); else
     ``fallback``. A date cannot be judged without ``now_http_date``, so it falls back. ``cap``
-    bounds the result when given; §19.12 lists values before it.
+    bounds the result when given.
     """
     delay = _uncapped_delay(header, fallback, now_http_date)
     return min(delay, float(cap)) if cap is not None else delay
@@ -59,7 +59,7 @@ def _uncapped_delay(header: str | None, fallback: float, now: datetime | None) -
 def parse_link_next(header: str | None) -> str | None:
     """The path and query of the ``rel="next"`` target of a ``Link`` header, or None.
 
-    Relative or absolute targets are accepted; only path and query are kept (SPEC §16), so the
+    Relative or absolute targets are accepted; only path and query are kept, so the
     next page is always asked of the same registry. Never raises. Unlike 5.23.1 (which takes
     the first URL whatever its ``rel``), links that are not ``rel="next"`` are ignored.
     """

@@ -35,8 +35,7 @@ from sansio_registry.reference import ImageRef
 from sansio_registry.signature import Signature
 from sansio_registry.state import RegistryState
 
-# ClientConfig, RegistryState and DEFAULT_USER_AGENT lived here before the session did; they
-# stay importable from this module.
+# ClientConfig, RegistryState and DEFAULT_USER_AGENT are importable from this module too.
 __all__ = ["DEFAULT_USER_AGENT", "ClientConfig", "RegistrySession", "RegistryState"]
 
 

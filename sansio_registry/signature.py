@@ -1,4 +1,4 @@
-"""Signature values, the signature blob format (SPEC §13.5) and simple-signing claim extraction.
+"""Signature values, the signature blob format and simple-signing claim extraction.
 
 A lookaside or extension signature is a *blob*: either a bare OpenPGP message (the historical
 simple-signing format, recognised by its first byte) or ``\\x00<format>\\n<data>``.
@@ -111,7 +111,7 @@ _OPENPGP_FIRST_BYTES: Final = frozenset(
 
 
 def parse_signature_blob(data: bytes, *, location: str) -> tuple[str, bytes]:
-    """Split a signature blob into ``(format, payload)`` (SPEC §13.5).
+    """Split a signature blob into ``(format, payload)`` (docs/behaviour.md#signature-blobs).
 
     ``simple-signing`` → the OpenPGP message; ``sigstore-json`` → the JSON document (already
     checked with :func:`decode_sigstore_json`). Errors are
@@ -199,7 +199,7 @@ def decode_sigstore_json(
 
 
 def sigstore_attachment_tag(digest: Digest) -> str:
-    """The tag holding sigstore attachments of ``digest``: ``<algo>-<hex>.sig`` (SPEC §13.6)."""
+    """The tag holding sigstore attachments of ``digest``: ``<algo>-<hex>.sig``."""
     return f"{digest.algorithm}-{digest.hex}.sig"
 
 

@@ -1,4 +1,6 @@
-"""Read auth.json / docker config files from disk for the pure lookup in the core (SPEC §15).
+"""Read auth.json / docker config files from disk for the pure lookup in the core.
+
+See containers-auth.json(5) and docs/behaviour.md#credentials.
 
 Synchronous on purpose: a handful of small files read once at start-up. Missing files are
 skipped; a file that exists but does not parse is kept as an :class:`AuthFile` carrying the

@@ -242,7 +242,7 @@ class RegistryClient:
 def _deletion_ref(image: Image) -> ImageRef:
     """What is deleted: the logical reference, at the digest when the image was opened.
 
-    Deleting goes to the image's own registry (SPEC §14: never a mirror); for an opened source
+    Deleting goes to the image's own registry (never a mirror); for an opened source
     the digest it resolved to is deleted, so a tag moved meanwhile is not followed.
     """
     if isinstance(image, ImageSource):

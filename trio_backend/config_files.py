@@ -1,4 +1,4 @@
-"""Reading registries.conf and its drop-ins from disk (SPEC §2 "file discovery").
+"""Reading registries.conf and its drop-ins from disk (containers-registries.conf(5)).
 
 Synchronous on purpose: it runs once at start-up, before any trio task needs the result. All
 decisions (which files, how to merge, what the errors say) live in the pure core
@@ -72,7 +72,7 @@ def load_registries_conf(
     explicit_dir: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> RegistriesConf:
-    """Load the effective registries.conf: main file, then drop-ins, merged (SPEC §2).
+    """Load the effective registries.conf: main file, then drop-ins, merged.
 
     ``explicit_file`` wins over ``$CONTAINERS_REGISTRIES_CONF``; either must exist. Tests
     should pass both ``explicit_file`` and ``explicit_dir`` to be hermetic.

@@ -76,7 +76,7 @@ class _InFlight:
 
 
 class Coalescer:
-    """Single-flight for requests that carry a ``coalesce_key`` (token fetches, DESIGN §3).
+    """Single-flight for requests that carry a ``coalesce_key`` (docs/design.md#drivers).
 
     Concurrent identical requests share one exchange and one immutable response. No lock is
     held across anything but that exchange.
@@ -153,7 +153,7 @@ async def drive_streamed(
     """Run ``flow``; also return the body of its last ``Open`` if the flow ended right there.
 
     A 2xx body kept for an ``Open`` is discarded as soon as the flow asks for anything else
-    (DESIGN §3: abandoned bodies close their connection unless already complete).
+    (abandoned bodies close their connection unless already complete: the driver contract).
     """
     kept: AsyncBody | None = None
     try:

@@ -81,7 +81,7 @@ _ARM_VARIANTS: Final[dict[str, str]] = {
 
 
 def cpu_variant(os: str, architecture: str, cpuinfo: str) -> str:
-    """The host CPU variant Go detects (SPEC §11), from the text of ``/proc/cpuinfo``.
+    """The host CPU variant Go detects, from the text of ``/proc/cpuinfo``.
 
     Only ARM has variants here; the first ``CPU architecture`` line (case-insensitive) counts.
     """

@@ -248,7 +248,7 @@ class ConnectionPool:
 
     def _headers_for(self, request: Request, origin: Origin) -> list[tuple[str, str]]:
         # Host first (RFC 9112 §3.2); caller headers keep their order and repeats (six Accept
-        # lines stay six lines, SPEC §6). No Accept-Encoding: bodies must arrive as stored.
+        # lines stay six lines). No Accept-Encoding: bodies must arrive as stored.
         headers = [("Host", origin.netloc), *request.headers.without("Host")]
         if self._user_agent is not None and "User-Agent" not in request.headers:
             headers.append(("User-Agent", self._user_agent))
@@ -505,7 +505,7 @@ class StreamedResponse(trio.abc.ReceiveStream):
 
         A non-2xx body cut short by the server is returned as received (the connection is
         closed): error bodies are diagnostic, and some registries send a ``Content-Length``
-        their body does not match (distribution's 416, LAB.md quirk 7).
+        their body does not match (distribution's 416 answer to a Range request).
 
         Raises:
             BodyTooLarge: the body is longer than ``limit``; the rest is not read.

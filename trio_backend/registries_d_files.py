@@ -1,4 +1,6 @@
-"""Reading registries.d from disk and choosing the built-in lookaside directory (SPEC §13.3).
+"""Reading registries.d from disk and choosing the built-in lookaside directory.
+
+See containers-registries.d(5) and docs/behaviour.md#lookaside-storage.
 
 Synchronous on purpose, like :mod:`trio_backend.config_files`: it runs once at start-up. The
 parsing, merge rules and error texts live in :mod:`sansio_registry.config.registries_d`.

@@ -47,7 +47,8 @@ def host_platform(
     chosen_arch = architecture or go_arch(platform.machine())
     host_variant = ""
     if architecture is None and chosen_arch in ("arm", "arm64"):
-        # SPEC §11: the host's variant counts only when the caller did not pick the arch.
+        # The host's variant counts only when the caller did not pick the architecture
+        # (docs/behaviour.md#platform-choice).
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
         except OSError:

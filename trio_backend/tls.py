@@ -1,4 +1,6 @@
-"""TLS settings per registry host, the SSL contexts built from them, and SPEC §4's certs.d rules.
+"""TLS settings per registry host, the SSL contexts built from them, and certs.d.
+
+certs.d is containers-certs.d(5); see docs/behaviour.md#endpoints-and-tls.
 
 Contexts start from the system defaults (:func:`ssl.create_default_context`) and add extra CAs
 and a client certificate. Whether a connection verifies is not decided here: the core decides
@@ -35,9 +37,9 @@ __all__ = [
     "load_cert_dir",
 ]
 
-#: Per-user certs.d, relative to ``$HOME`` (SPEC §4).
+#: Per-user certs.d, relative to ``$HOME``.
 HOME_CERT_DIR: Final = ".config/containers/certs.d"
-#: System-wide certs.d roots, in lookup order (SPEC §4).
+#: System-wide certs.d roots, in lookup order.
 SYSTEM_CERT_DIRS: Final = ("/etc/containers/certs.d", "/etc/docker/certs.d")
 
 
@@ -96,7 +98,7 @@ def cert_dir_for_host(
     env: Mapping[str, str] | None = None,
     system_dirs: Sequence[str] = SYSTEM_CERT_DIRS,
 ) -> str | None:
-    """The certs directory for ``host[:port]`` (SPEC §4), or None when there is none.
+    """The certs directory for ``host[:port]``, or None when there is none.
 
     An explicit directory wins (returned even if missing: it then simply holds nothing); then
     ``<per_host_root>/<host[:port]>``; else the first existing of
@@ -171,7 +173,7 @@ class TLSConfig:
         default: settings for hosts not named in ``hosts``.
         hosts: settings per ``host[:port]`` (default port left out, as in certs.d names).
         cert_dir: an explicit certs directory for every host (skopeo ``--cert-dir``).
-        cert_dirs: where each host's certs directory is looked for (SPEC §4); it adds its CAs
+        cert_dirs: where each host's certs directory is looked for; it adds its CAs
             and, unless the host's settings name one, its client certificate. Default: the
             standard search.
     """

@@ -1,4 +1,6 @@
-"""auth.json / docker config.json / legacy .dockercfg: parsing and credential lookup (SPEC §15).
+"""auth.json / docker config.json / legacy .dockercfg: parsing and credential lookup.
+
+The files are containers-auth.json(5); the search is docs/behaviour.md#credentials.
 
 Pure: the shell reads the files (in the order :func:`auth_file_locations` gives) and hands their
 bytes to :func:`parse_auth_file`. :func:`search_credentials` then walks registries.conf's
@@ -125,7 +127,7 @@ def auth_file_locations(
     explicit: str | None,
     explicit_legacy: str | None = None,
 ) -> tuple[tuple[str, bool], ...]:
-    """The auth files to consult, in order, as ``(path, legacy_format)`` (SPEC §15).
+    """The auth files to consult, in order, as ``(path, legacy_format)``.
 
     Paths under ``$HOME`` are left out when ``HOME`` is unset or empty (Go would read them
     relative to the working directory). A missing ``$XDG_RUNTIME_DIR`` directory needs no

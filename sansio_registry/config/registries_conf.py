@@ -1,7 +1,8 @@
 """registries.conf (v2, with v1 conversion): parsing, drop-in merge, matching, pull sources.
 
 Pure: the shell reads the files (``trio_backend.config_files``) and hands their bytes here.
-Behaviour and error texts follow containers/image 5.23.1 ``pkg/sysregistriesv2`` (SPEC §2),
+Behaviour and error texts follow containers/image 5.23.1 ``pkg/sysregistriesv2``
+(containers-registries.conf(5), docs/behaviour.md#registry-configuration),
 except that mirror locations get their trailing ``/`` stripped as upstream does (see
 :func:`_validate_registries`).
 """
@@ -36,7 +37,7 @@ __all__ = [
     "ref_matching_prefix",
 ]
 
-#: The pseudo credential helper meaning "look in the auth.json files" (SPEC §15).
+#: The pseudo credential helper meaning "look in the auth.json files" (containers-auth.json(5)).
 AUTH_FILE_HELPER: Final = "containers-auth.json"
 SYSTEM_REGISTRIES_CONF: Final = "/etc/containers/registries.conf"
 SYSTEM_REGISTRIES_CONF_DIR: Final = "/etc/containers/registries.conf.d"
@@ -86,8 +87,8 @@ class _RegistriesToml(msgspec.Struct, rename="kebab"):
     unqualified_search_registries: list[str] | None = None
     credential_helpers: list[str] | None = None
     short_name_mode: str = ""
-    # Short-name aliases do not affect fully-qualified docker references (SPEC §2); they are
-    # decoded only so that "v1 and v2 mixed" is detected as Go does.
+    # Short-name aliases do not affect fully-qualified docker references; they are decoded
+    # only so that "v1 and v2 mixed" is detected as Go does.
     aliases: dict[str, str] | None = None
     # v1: [registries.search] / [registries.insecure] / [registries.block]
     registries: _V1Tables | None = None
@@ -156,7 +157,7 @@ class RegistriesConf:
     def find_registry(self, name: str) -> Registry | None:
         """The entry whose prefix matches ``name`` (a Name or a full reference string).
 
-        The longest prefix *string* wins; ties keep the first in sorted order (SPEC §2).
+        The longest prefix *string* wins; ties keep the first in sorted order.
         """
         best: Registry | None = None
         best_len = 0
@@ -171,13 +172,15 @@ class RegistriesConf:
         return reg is not None and reg.insecure
 
     def check_not_blocked(self, physical: ImageRef) -> None:
-        """Refuse a physical reference whose registry entry is ``blocked`` (SPEC §4)."""
+        """Refuse a physical reference whose registry entry is ``blocked``."""
         reg = self.find_registry(physical.name)
         if reg is not None and reg.blocked:
             raise RegistryBlocked(f"registry {reg.prefix} is blocked in {self.blocked_in}")
 
     def pull_sources(self, ref: ImageRef) -> tuple[PullSource, ...]:
-        """Where to try ``ref``: the kept mirrors in file order, then the primary (SPEC §2).
+        """Where to try ``ref``: the kept mirrors in file order, then the primary.
+
+        See docs/behaviour.md#pull-sources-and-mirrors.
 
         A rewrite error aborts the whole pull: ``ConfigError("rewriting reference: ...")``.
         """
@@ -221,7 +224,7 @@ def ref_matching_prefix(ref: str, prefix: str) -> int:
     """Length of ``ref`` matched by ``prefix``, or -1 (Go's ``refMatchingPrefix``).
 
     A plain prefix must be followed by end, ``/``, ``:`` or ``@`` (so ``example.com`` also
-    matches ``example.com:5000/x``, SPEC §2 Weaknesses). ``*.d`` matches when the first
+    matches ``example.com:5000/x``, as in Go). ``*.d`` matches when the first
     ``.d`` has no ``/`` before it and is followed by end, ``/``, ``:`` or ``@``.
     """
     if prefix.startswith("*."):
@@ -322,8 +325,9 @@ def _validate_registries(raw: Sequence[_RegistryToml]) -> tuple[Registry, ...]:
             )
         mirrors: list[Mirror] = []
         for mir in reg.mirrors:
-            # SPEC §2 Weaknesses: Go 5.23.1 trims a copy and keeps the trailing "/", which
-            # breaks every rewrite through that mirror; like upstream we keep the trimmed value.
+            # Go 5.23.1 trims a copy and keeps the trailing "/", which breaks every rewrite
+            # through that mirror; like upstream we keep the trimmed value
+            # (docs/behaviour.md#deliberate-differences).
             mir_location = _parse_location(mir.location)
             if mir_location == "":
                 raise ConfigError("invalid condition: mirror location is unset")
@@ -429,7 +433,7 @@ def _parse_document(data: bytes, *, path: str, drop_in: bool) -> RegistriesConfF
 
 
 def parse_registries_conf(data: bytes, *, path: str, drop_in: bool = False) -> RegistriesConfFile:
-    """Decode and validate one registries.conf file (SPEC §2 "per-entry fields").
+    """Decode and validate one registries.conf file (containers-registries.conf(5)).
 
     Errors are :class:`ConfigError` with Go's wrapping: ``loading registries configuration
     "<path>": <text>``, or ``loading drop-in registries configuration "<path>": <text>`` for
@@ -483,7 +487,7 @@ def merge_registries_conf(
 
 @dataclass(frozen=True, slots=True)
 class RegistriesConfLocations:
-    """What the shell must read (SPEC §2 "file discovery").
+    """What the shell must read (docs/behaviour.md#registry-configuration).
 
     ``main_file`` must exist when ``main_required`` (an explicit path); otherwise a missing
     main file is an empty configuration. ``drop_in_dirs`` are listed in order (missing ones

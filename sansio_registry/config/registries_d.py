@@ -1,4 +1,6 @@
-"""registries.d (lookaside signature storage configuration) and lookaside URLs (SPEC §13.3/§13.4).
+"""registries.d (lookaside signature storage configuration) and lookaside URLs.
+
+The files are containers-registries.d(5); the search is docs/behaviour.md#lookaside-storage.
 
 Pure: the shell (``trio_backend.registries_d_files``) lists and reads the ``*.yaml`` files and
 hands their bytes here. Scope search, merge errors and the URL shape follow containers/image
@@ -112,7 +114,7 @@ class RegistriesD:
     docker: Mapping[str, Section] = field(default_factory=dict)
 
     def _sections(self, ref: ImageRef) -> Iterator[Section]:
-        """Sections in SPEC §13.3 order: identity, namespaces (incl. wildcards), default-docker."""
+        """Sections in search order: identity, namespaces (incl. wildcards), default-docker."""
         for scope in (str(ref), *ref.policy_namespaces()):
             section = self.docker.get(scope)
             if section is not None:
@@ -191,7 +193,8 @@ _PATH_SAFE: Final = frozenset(
 )
 _SCHEME_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _BAD_ESCAPE_RE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
-# The reference grammar's path (SPEC §1): no empty, "." or ".." segment can match it.
+# The reference grammar's path (docs/behaviour.md#references): no empty, "." or ".."
+# segment can match it.
 _COMPONENT: Final = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REF_PATH_RE: Final = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _LOWER_HEX_RE: Final = re.compile(r"[0-9a-f]+")
@@ -305,7 +308,7 @@ def _has_dot_segment(path: str) -> bool:
 
 
 def lookaside_url(base: str, ref: ImageRef, digest: Digest, index: int) -> str:
-    """The URL of signature ``index`` (1-based) of ``digest`` under ``base`` (SPEC §13.4).
+    """The URL of signature ``index`` (1-based) of ``digest`` under ``base``.
 
     ``<base path>/<ref.path>@<algo>=<hex>/signature-<index>``, the base's query (and fragment)
     kept after the path; the registry host is not part of it. A base ending in ``/`` gives

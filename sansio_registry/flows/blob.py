@@ -1,4 +1,6 @@
-"""Blobs: small ones read in full (configs), large ones streamed by the shell (SPEC §12).
+"""Blobs: small ones read in full (configs), large ones streamed by the shell.
+
+See docs/behaviour.md#blobs.
 
 Request sequence of :func:`open_blob`::
 
@@ -14,7 +16,7 @@ The core never holds a blob body: the flow ends with a :class:`BlobDownload` and
 hands the body of the last ``Open`` to the caller, who checks it with a
 :class:`~sansio_registry.digest.DigestVerifier`.
 
-Resuming (SPEC §12.2, upstream behaviour): after a connection broke at byte ``offset``, the
+Resuming (docs/behaviour.md#blob-resume): after a connection broke at byte ``offset``, the
 same flow is started again with ``resume=(previous download, offset)``; it asks the same place
 for ``Range: bytes=<offset>-`` and accepts 206 with a matching ``Content-Range``, or a 200
 (the server ignored the range: the caller skips ``offset`` bytes, the hash state already has
@@ -75,8 +77,8 @@ _CONTENT_RANGE: Final = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
 class ExternalBlobUnavailable(RegistryClientError):
     """Every usable external (foreign-layer) URL failed; ``failures`` names each.
 
-    Go 5.23.1 returns an empty body with no error here (SPEC §12.1 weakness); upstream
-    aggregates the errors, as we do.
+    Go 5.23.1 returns an empty body with no error here; upstream aggregates the errors, as
+    we do (docs/behaviour.md#external-urls).
     """
 
     def __init__(self, digest: Digest, failures: Sequence[tuple[str, str]]) -> None:

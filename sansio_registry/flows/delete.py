@@ -1,9 +1,9 @@
 """Deleting an image and its lookaside signatures, or refusing before anything is touched.
 
-Request sequence of :func:`delete_image` (SPEC §14; the logical reference only: no mirrors,
-no rewrites; token scope ``repository:<path>:*``)::
+Request sequence of :func:`delete_image` (docs/behaviour.md#deletion; the logical reference
+only: no mirrors, no rewrites; token scope ``repository:<path>:*``)::
 
-    GET /v2/<path>/manifests/<tag|digest>      Accept x6; the digest (verified, SPEC §9)
+    GET /v2/<path>/manifests/<tag|digest>      Accept x6; the digest (verified)
     GET <staging lookaside>/…/signature-1 …    which signatures exist (registries.d, write)
         any exist in a lookaside we cannot write (http/https) -> refuse, nothing deleted
     DELETE /v2/<path>/manifests/<digest>       only 202 is success
@@ -157,7 +157,8 @@ def _delete(
         max_body=MAX_DELETE_BODY,
     )
     if response.status != 202:
-        # SPEC §14: only 202 is success (as the issue asks; Go also refuses 200/204).
+        # Only 202 is success: the distribution spec's answer to a manifest DELETE, and
+        # what Go checks.
         raise registry_error(response, method="DELETE", url=path, context=f"deleting {ref}")
     removed = []
     for url in signatures:
@@ -179,5 +180,5 @@ def delete_image(
     config: ClientConfig,
     state: RegistryState,
 ) -> Flow[Deletion]:
-    """Delete the manifest ``ref`` resolves to and its lookaside signatures (SPEC §14)."""
+    """Delete the manifest ``ref`` resolves to and its lookaside signatures."""
     return Flow(_delete(ref, config, state), on_time=state.observe)

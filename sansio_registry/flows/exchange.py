@@ -1,4 +1,6 @@
-"""Plain exchanges: redirects and bounded retries, below authentication (SPEC §4, §6).
+"""Plain exchanges: redirects and bounded retries, below authentication.
+
+See docs/behaviour.md#request-pipeline.
 
 * :func:`follow_redirects` — at most 10 hops, no loops, each hop checked by the
   :class:`~sansio_registry.url_policy.UrlPolicy`: ``Authorization`` and cookies are dropped as

@@ -1,4 +1,6 @@
-"""Opening an image and fetching its manifests (SPEC §3, §9, §10, §11).
+"""Opening an image and fetching its manifests.
+
+See docs/behaviour.md#pull-sources-and-mirrors and docs/behaviour.md#manifests.
 
 Request sequence of :func:`open_image`, per pull source (mirrors in order, the primary last)::
 
@@ -11,7 +13,7 @@ When every source failed, the primary's error is raised with the failed mirrors 
 (``also_failed``, one :class:`~sansio_registry.errors.SourceFailure` each, and a note each),
 so ``except ManifestUnknown`` works with or without mirrors.
 
-Beyond Go (SPEC §9, §18.1): a manifest fetched by digest must hash to that digest, and a
+Beyond Go: a manifest fetched by digest must hash to that digest, and a
 ``Docker-Content-Digest`` header, when present, must match the bytes (switchable with
 ``ClientConfig.verify_content_digest``); a mismatch fails that source like any other error.
 """
@@ -83,7 +85,7 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True)
 class ImageSource:
-    """An image opened at the endpoint that served its top-level manifest (SPEC §3).
+    """An image opened at the endpoint that served its top-level manifest.
 
     Every later request for this image (instances, blobs, signatures) goes to ``endpoint``;
     ``manifest`` is cached so the manifest and its signatures always agree even if the tag
@@ -95,8 +97,8 @@ class ImageSource:
     endpoint: Endpoint
     manifest: Manifest
     #: The pull sources after the one that answered, for blob-level fallback (beyond Go,
-    #: SPEC §3 "no per-blob fallback"): a mirror that has the manifest but lost a blob is
-    #: not the end of the pull.
+    #: which has none): a mirror that has the manifest but lost a blob is not the end of
+    #: the pull.
     fallbacks: tuple[tuple[ImageRef, Endpoint], ...] = ()
 
     @property
@@ -256,7 +258,7 @@ def _open_image(ref: ImageRef, config: ClientConfig, state: RegistryState) -> St
 
 
 def open_image(ref: ImageRef, *, config: ClientConfig, state: RegistryState) -> Flow[ImageSource]:
-    """Find the first pull source that serves ``ref``'s manifest, verified (SPEC §3)."""
+    """Find the first pull source that serves ``ref``'s manifest, verified."""
     return Flow(_open_image(ref, config, state), on_time=state.observe)
 
 

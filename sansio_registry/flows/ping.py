@@ -1,15 +1,15 @@
 """Ping: ``GET /v2/`` to learn the scheme, the auth challenges and the signature extension.
 
-Request sequence (SPEC §5)::
+Request sequence (docs/behaviour.md#ping)::
 
     GET https://HOST/v2/            200 or 401 -> done
         (transport failure, insecure endpoint only)
     GET http://HOST/v2/             200 or 401 -> done; else the error
 
-Deviation from Go (SPEC §18.4, "never downgrade"): plain HTTP is tried only when HTTPS failed
-at the transport level (refused, TLS error). An HTTPS server that answered with a wrong status
-is believed; Go retries it over plain HTTP. The v1 ``/_ping`` probe is not made (upstream
-removed it too, SPEC §17).
+Deviation from Go (never downgrade): plain HTTP is tried only when HTTPS failed at the
+transport level (refused, TLS error). An HTTPS server that answered with a wrong status is
+believed; Go retries it over plain HTTP. The v1 ``/_ping`` probe is not made (upstream
+removed it too).
 """
 
 from __future__ import annotations

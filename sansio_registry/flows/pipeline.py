@@ -1,12 +1,13 @@
-"""The authenticated request pipeline every registry request goes through (SPEC §5-§7).
+"""The authenticated request pipeline every registry request goes through.
 
-Below it, :mod:`sansio_registry.flows.exchange` follows redirects and retries (429, 5xx,
-connections that failed before any response byte) as the endpoint's :class:`RetryPolicy` allows.
+See docs/behaviour.md#request-pipeline. Below it, :mod:`sansio_registry.flows.exchange`
+follows redirects and retries (429, 5xx, connections that failed before any response byte)
+as the endpoint's :class:`RetryPolicy` allows.
 
 * :func:`send` — ping once per endpoint, add ``Authorization`` from the ping's first supported
-  challenge (SPEC §7.2), and retry once with an extra scope on ``insufficient_scope``
-  (SPEC §6). Beyond Go (SPEC §18.5): a 401 ``invalid_token`` answered to a *cached* token
-  evicts that one token (no other) and retries once with a fresh one.
+  challenge, and retry once with an extra scope on ``insufficient_scope``. Beyond Go: a 401
+  ``invalid_token`` (RFC 6750 §3.1) evicts the token that was sent (no other) and retries
+  once with a fresh one.
 
 Time comes from the flow (``RegistryState.now``, fed by ``Flow(on_time=state.observe)``);
 nothing here writes it.
@@ -44,7 +45,7 @@ R = TypeVar("R", bound=ResponseHead)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Endpoint:
-    """One registry endpoint as one attempt sees it (SPEC §4).
+    """One registry endpoint as one attempt sees it (docs/behaviour.md#endpoints-and-tls).
 
     ``host`` is the connection host (``registry-1.docker.io`` for ``docker.io``);
     ``repository`` the physical path used in URLs and token scopes.
@@ -178,7 +179,7 @@ def _send(
         if extra is not None:
             scopes = (endpoint.scope, extra)
         elif _invalid_token(challenges):
-            # Beyond Go (SPEC §18.5): the cached token went stale; fetch a fresh one once.
+            # Beyond Go: the token went stale; fetch a fresh one once.
             _evict(pinged.challenges, scopes, creds, state)
         else:
             return response

@@ -1,4 +1,6 @@
-"""Enumerating an image's signatures, from every source containers/image reads (SPEC §13).
+"""Enumerating an image's signatures, from every source containers/image reads.
+
+See docs/behaviour.md#signatures.
 
 Request sequence of :func:`list_signatures` (after the image was opened)::
 
@@ -65,7 +67,7 @@ __all__ = [
     "signature_digest",
 ]
 
-#: Upstream's cap (SPEC §16); 5.23.1 has none and loops forever on a server that always 200s.
+#: Upstream's cap; 5.23.1 has none and loops forever on a server that always answers 200.
 MAX_LOOKASIDE_SIGNATURES: Final = 128
 #: Sigstore attachment layers read for one image (beyond Go, which reads every one).
 MAX_SIGSTORE_LAYERS: Final = 128
@@ -101,7 +103,7 @@ _decode_extension: Final = msgspec.json.Decoder(_ExtensionList)
 
 
 def signature_digest(source: ImageSource, instance: Digest | None) -> Digest:
-    """Which manifest digest signatures are looked up for (SPEC §13.1)."""
+    """Which manifest digest signatures are looked up for (docs/behaviour.md#signatures)."""
     if instance is not None:
         return instance
     digest = source.physical.digest
@@ -133,7 +135,7 @@ def _extension(
     found: list[Signature] = []
     for entry in listing.signatures or ():
         if entry.schemaVersion != 2 or entry.type != "atomic":
-            continue  # SPEC §13.2: other versions and types are ignored
+            continue  # other versions and types are ignored, as in Go
         try:
             blob = base64.b64decode(entry.content, validate=True)
         except (binascii.Error, ValueError):
@@ -154,7 +156,8 @@ def _extension(
 
 
 def _lookaside_get(url: str, user_agent: str, policy: UrlPolicy) -> Steps[Response]:
-    # SPEC §13.4: a plain GET, no registry headers and never registry credentials.
+    # A plain GET, no registry headers and never registry credentials
+    # (docs/behaviour.md#lookaside-storage).
     request = Request(
         method="GET",
         url=url,
@@ -175,10 +178,10 @@ def lookaside_signatures(
     policy: UrlPolicy = STRICT_POLICY,
     budget: int = MAX_SIGNATURE_BYTES,
 ) -> Steps[list[tuple[str, bytes]]]:
-    """Sub-flow: (url, bytes) of ``signature-1 …`` up to the first missing one (SPEC §13.4).
+    """Sub-flow: (url, bytes) of ``signature-1 …`` up to the first missing one.
 
     At most :data:`MAX_LOOKASIDE_SIGNATURES` signatures and ``budget`` bytes in all. URLs in
-    errors have their password hidden (SPEC §13.4); the returned URLs are the real ones
+    errors have their password hidden; the returned URLs are the real ones
     (callers show them with :func:`redact_url`).
     """
     found: list[tuple[str, bytes]] = []

@@ -1,4 +1,4 @@
-"""Reading auth files from disk (SPEC §15) with an isolated environment in a temp dir."""
+"""Reading auth files from disk (containers-auth.json(5)) in an isolated environment."""
 
 from __future__ import annotations
 

@@ -514,7 +514,7 @@ async def test_manifest_size_limit(size: int, chunked: bool) -> None:
 
 @run_trio()
 async def test_a_coalesced_token_failure_gets_only_its_own_callers_mirror_notes() -> None:
-    """Each caller's error carries one note per mirror *it* tried (DESIGN §4), not the others'."""
+    """Each caller's error carries one note per mirror *it* tried, not the others'."""
     image = make_image()
     tokens = FakeTokenServer()
     registry = registry_with(image, auth="bearer", token_server=tokens)

@@ -340,7 +340,7 @@ async def test_close_mid_body_is_transport_error(chunked: bool) -> None:
 
 @trio_test
 async def test_lying_416_content_length_returns_error_body_and_drops_connection() -> None:
-    # LAB.md quirk 7: distribution's 416 declares the blob's length but sends 33 bytes, then
+    # distribution's 416 declares the blob's length but sends 33 bytes, then
     # closes. The error body is still useful; the connection must not be pooled.
     text = b"invalid range: failed to overlap\n"
 

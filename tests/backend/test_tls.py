@@ -204,7 +204,7 @@ def test_junk_crt_in_certs_dir_is_ignored_like_go(tmp_path: Path) -> None:
     assert ctx.verify_mode == ssl.CERT_REQUIRED
 
 
-# --- certs.d rules (SPEC §4) -----------------------------------------------------------------
+# --- certs.d rules (containers-certs.d(5)) --------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -304,7 +304,7 @@ def test_load_cert_dir_key_without_cert(tmp_path: Path) -> None:
 
 @trio_test
 async def test_inconsistent_certs_dir_fails_before_connecting(tmp_path: Path) -> None:
-    (tmp_path / "ca.cert").write_text("")  # a CA misnamed .cert: the SPEC's hint applies
+    (tmp_path / "ca.cert").write_text("")  # a CA misnamed .cert: Go's hint applies
     async with ConnectionPool(tls=TLSConfig(cert_dir=str(tmp_path))) as pool:
         with pytest.raises(ConfigError, match=r"should use the extension \.crt"):
             await pool.fetch(req("https://127.0.0.1:1/v2/"))

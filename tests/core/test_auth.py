@@ -1,6 +1,7 @@
-"""Authentication (SPEC §7, §6 scopes): challenges, token requests/responses, the token sub-flow.
+"""Authentication: challenges, token requests/responses, scopes, the token sub-flow.
 
-The tables are SPEC §19.2, §19.3, §19.4 and the auth sentences of §19.14, typed in as data.
+The tables are vectors from containers/image 5.23.1 (challenges, token responses and
+requests, the auth parts of its wire traces), typed in as data.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from sansio_registry.http import MAX_TOKEN_BODY, Headers, Request, Response
 from sansio_registry.testing import run_sync
 
 # --------------------------------------------------------------------------------------------
-# §19.2 WWW-Authenticate lines
+# WWW-Authenticate lines (vectors from containers/image 5.23.1)
 
 CHALLENGE_ROWS: list[tuple[str, str | None, dict[str, str]]] = [
     (
@@ -154,7 +155,7 @@ def test_rendered_challenges_parse_back_equal(
 
 
 # --------------------------------------------------------------------------------------------
-# Scopes (§19.2 scope strings, §6)
+# Scopes (Go's scope strings; the insufficient_scope retry)
 
 SCOPE_ROWS = [
     ("repository:a/b:pull", Scope("repository", "a/b", "pull")),
@@ -202,7 +203,7 @@ def test_insufficient_scope_picks_first_parseable_bearer_scope() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Credentials and challenge selection (§7.2, §19.14)
+# Credentials and challenge selection (docs/behaviour.md#authentication-challenges)
 
 
 @given(st.text(min_size=8), st.text(min_size=8), st.text(min_size=8))
@@ -236,7 +237,7 @@ def never_called(request: Request) -> Response:
 
 
 def test_basic_challenge_sends_basic_without_token_request() -> None:
-    # §19.14: only Basic with auth.json bob/pw → Authorization: Basic Ym9iOnB3, no token request
+    # Go's trace: only Basic, auth.json bob/pw → Authorization: Basic Ym9iOnB3, no token GET
     flow = Flow(
         authorization(
             parse_challenges(['Basic realm="r"']),
@@ -272,7 +273,7 @@ def test_no_challenges_means_no_authorization() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# §19.4 token request encodings
+# Token request encodings (Go's wire vectors)
 
 APP_PULL = Scope("repository", "ns/app", "pull")
 APP_DELETE = Scope("repository", "ns/app", "*")
@@ -390,7 +391,7 @@ def test_token_request_repr_hides_basic_header() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# §19.3 token responses. received_at = 1000; "60 s from now" means 1060.
+# Token responses (Go's vectors). received_at = 1000; "60 s from now" means 1060.
 
 AT = 1000.0
 ISSUED_DATE = "Mon, 01 Jan 2018 10:00:02 GMT"  # the server's Date equals issued_at: age 0
@@ -660,7 +661,7 @@ def test_other_credentials_never_reuse_a_token() -> None:
 
 
 def test_insufficient_scope_trace_with_identity_token() -> None:
-    # §19.14: POST for the client scope, then POST for both scopes after insufficient_scope
+    # Go's trace: POST for the client scope, then for both scopes after insufficient_scope
     challenge = Challenge(
         "bearer", {"realm": "http://T/token", "service": "svc", "scope": "ignored"}
     )
@@ -709,7 +710,7 @@ def test_transport_error_propagates() -> None:
 
 
 def test_authorization_flow_bearer_happy_path() -> None:
-    # §19.14: ping challenge → token GET with Basic → "Bearer TOKEN-…", then cache reuse
+    # Go's trace: ping challenge → token GET with Basic → "Bearer TOKEN-…", then cache reuse
     challenges = parse_challenges(
         ['Bearer realm="http://T/token?fixed=1",service="test-registry"']
     )
@@ -737,7 +738,7 @@ def test_authorization_flow_yields_one_fetch_with_coalesce_key() -> None:
     assert isinstance(step, Fetch)
     assert step.request.coalesce_key == token_cache_key(challenges[0], [APP_PULL], ALICE)
     done = flow.reply(Response(status=200, body=b'{"token":""}', received_at=5.0))
-    assert done == Done("Bearer ")  # an empty token gives "Bearer " (SPEC §7.3)
+    assert done == Done("Bearer ")  # an empty token gives "Bearer ", as in Go
 
 
 def test_basic_of_arbitrary_bytes_roundtrips() -> None:

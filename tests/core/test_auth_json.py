@@ -1,4 +1,4 @@
-"""auth.json parsing, file locations and credential lookup (SPEC §15, vectors §19.13)."""
+"""auth.json parsing, file locations and credential lookup (vectors from containers/image)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-# §19.13's auth.json, written out.
+# The auth.json of containers/image 5.23.1's lookup vectors, written out.
 AUTH_JSON = msgspec.json.encode(
     {
         "auths": {
@@ -227,7 +227,7 @@ def test_auth_entry_repr_hides_secrets() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# File locations (SPEC §15 order)
+# File locations (containers-auth.json(5) order)
 
 ENV = {"HOME": "/home/u"}
 

@@ -1,4 +1,4 @@
-"""Wire transcripts of the ``open_blob`` flow (SPEC §12, §4 redirects, §16 paths).
+"""Wire transcripts of the ``open_blob`` flow (blobs, redirects, paths).
 
 Each test scripts the exact requests the core must send and the answers it gets, through
 ``run_sync`` (which answers ``Open`` with a full ``Response``): registry credentials on the

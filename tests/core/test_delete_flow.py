@@ -1,4 +1,4 @@
-"""Wire transcripts of ``delete_image`` and ``plan_deletion`` (SPEC §14, §19.14 delete trace).
+"""Wire transcripts of ``delete_image`` and ``plan_deletion`` (Go's delete trace).
 
 The delete is GET manifest (Accept x6) → digest → which staging signatures exist → DELETE by
 digest (Accept x6; only 202 is success) → remove the ``file://`` signatures. Beyond Go, a
@@ -141,7 +141,7 @@ def plan(
 
 
 def test_bearer_delete_wire_sequence(tmp_path: Path) -> None:
-    """SPEC §19.14 delete: token scope ``repository:ns/app:*``, GET then DELETE, Accept x6."""
+    """Go's delete trace: token scope ``repository:ns/app:*``, GET then DELETE, Accept x6."""
     challenge = f'Bearer realm="https://{T}/token",service="test-registry"'
     token = json.dumps({"token": "TOKEN-D", "expires_in": 300}).encode()
     script = Transcript(
@@ -288,7 +288,7 @@ def test_http_lookaside_without_signatures_deletes() -> None:
 
 def test_staging_preferred_over_lookaside_for_writing(tmp_path: Path) -> None:
     """lookaside (http) has signatures, but the write location is the file staging dir: the
-    http one is never read (SPEC §13.3 write order) and the delete goes ahead."""
+    http one is never read (staging comes first for writes) and the delete goes ahead."""
     write_sigs(tmp_path, 1)
     script = Transcript([ping(), manifest_get(), delete_req(reply(202))])
     done = delete(script, staging(tmp_path))
@@ -393,7 +393,7 @@ def test_dry_run_reports_read_only_signatures() -> None:
 
 
 def test_delete_answer_body_is_bounded(tmp_path: Path) -> None:
-    """SPEC §16: the DELETE answer is read at most 1 MiB."""
+    """The DELETE answer is read at most 1 MiB."""
     seen: list[Request] = []
     base = Transcript([ping(), manifest_get(), delete_req(reply(202))])
 

@@ -1,6 +1,6 @@
 """Media types, Content-Type simplification, type guessing, parsing, platform choice.
 
-SPEC §9, §10, §11; vectors §19.10 and §19.11.
+Guessing and platform choice are checked against vectors from containers/image 5.23.1.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from sansio_registry.platform import (
 )
 
 # ------------------------------------------------------------------------------------------
-# §9 Accept list and Content-Type
+# Accept list and Content-Type
 
 
 def test_accept_order() -> None:
@@ -95,7 +95,7 @@ def test_simplify_any_text(value: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# §10 guessing (§19.10)
+# Type guessing (vectors from containers/image 5.23.1)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_simplify_any_text(value: str) -> None:
             '"schemaVersion":1}',
             DOCKER_SCHEMA1,
         ),
-        # More of §10
+        # More guessing
         ('{"schemaVersion":1,"signatures":[]}', DOCKER_SCHEMA1_SIGNED),
         ('{"schemaVersion":1,"signatures":null}', DOCKER_SCHEMA1),
         ('{"schemaVersion":1,"signatures":0}', DOCKER_SCHEMA1_SIGNED),
@@ -439,7 +439,7 @@ def test_parse_image_config() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# §11 platform choice (§19.11)
+# Platform choice (vectors from containers/image 5.23.1)
 
 
 @pytest.mark.parametrize(

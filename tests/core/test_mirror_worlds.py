@@ -240,7 +240,7 @@ worlds = st.builds(make_world, st.lists(site_kinds, max_size=4), site_kinds, st.
 
 
 def assert_credentials_stay_home(network: FakeNetwork) -> None:
-    """The caller's credentials never leave the primary (SPEC §3); mirrors' tokens are theirs."""
+    """The caller's credentials never leave the primary; mirrors' tokens are theirs."""
     for request in network.log:
         host = request.origin.host
         authorization = request.headers.get("Authorization") or ""

@@ -1,4 +1,4 @@
-"""Wire transcripts of the request pipeline and the manifest flow (SPEC §5-§9, §19.14)."""
+"""Wire transcripts of the request pipeline and the manifest flow (containers/image traces)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from sansio_registry.testing.transcript import Expect, Transcript, reply
 UA = "test-agent/1.0"
 API = ("Docker-Distribution-Api-Version", "registry/2.0")
 OCI = "application/vnd.oci.image.manifest.v1+json"
-# The OCI manifest of SPEC §19.9 / §19.14 (246 bytes).
+# The OCI manifest of containers/image 5.23.1's wire trace (246 bytes).
 MANIFEST = (
     b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":'
     b'{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a'
@@ -85,7 +85,7 @@ def test_anonymous_open_registry_sends_no_authorization() -> None:
 
 
 def test_bearer_happy_path_matches_spec_trace_and_caches_token() -> None:
-    """SPEC §19.14: ping 401, token GET with Basic, manifest with Bearer; token reused."""
+    """Go's wire trace: ping 401, token GET with Basic, manifest with Bearer; token reused."""
     challenge = f'Bearer realm="https://{T}/token?fixed=1",service="test-registry"'
     token = json.dumps({"token": "TOKEN-1", "expires_in": 300}).encode()
     script = Transcript(
@@ -114,7 +114,7 @@ def test_bearer_happy_path_matches_spec_trace_and_caches_token() -> None:
 
 
 def test_insufficient_scope_retry_with_identity_token() -> None:
-    """SPEC §19.14's OAuth2 trace: POST, 401 insufficient_scope, POST with both scopes."""
+    """Go's OAuth2 trace: POST, 401 insufficient_scope, POST with both scopes."""
     ping = reply(
         401,
         b"",
@@ -495,7 +495,7 @@ def test_a_cached_token_is_judged_by_the_time_a_later_flow_begins() -> None:
 
 
 def test_mirror_failures_spec_19_7_primary_error_with_one_note_per_mirror() -> None:
-    """SPEC §19.7, with our shape: the primary's typed error, plus a note per mirror."""
+    """Go's mirror-failure vector, with our shape: the primary's typed error, a note per mirror."""
     from sansio_registry.config.registries_conf import merge_registries_conf, parse_registries_conf
     from sansio_registry.errors import Denied
 

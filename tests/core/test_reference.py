@@ -1,4 +1,4 @@
-"""Image reference parsing: every SPEC §19.1 vector plus grammar-generated round trips."""
+"""Image reference parsing: containers/image 5.23.1 vectors plus generated round trips."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ HEX64 = "0123456789abcdef" * 4
 HEX96 = "0123456789abcdef" * 6
 SHA256 = f"sha256:{HEX64}"
 
-# SPEC §19.1: input → Name | Path | tag-or-digest | canonical
+# Vectors from containers/image 5.23.1: input → Name | Path | tag-or-digest | canonical
 VALID = [
     ("busybox", "docker.io/library/busybox", "library/busybox", "latest",
      "docker.io/library/busybox:latest"),
@@ -44,7 +44,7 @@ VALID = [
      f"example.com/a@sha384:{HEX96}"),
     ("example.com/a:_tag", "example.com/a", "a", "_tag", "example.com/a:_tag"),
     ("1.2.3.4:5000/a", "1.2.3.4:5000/a", "a", "latest", "1.2.3.4:5000/a:latest"),
-    # SPEC §1 edge cases
+    # edge cases
     ("example.com/a__b", "example.com/a__b", "a__b", "latest", "example.com/a__b:latest"),
     ("example.com/a--b", "example.com/a--b", "a--b", "latest", "example.com/a--b:latest"),
     ("example.com/a.b", "example.com/a.b", "a.b", "latest", "example.com/a.b:latest"),
@@ -79,12 +79,12 @@ ERRORS = [
     (f"example.com/a@sha512:{HEX64}", "invalid checksum digest length"),
     ("example.com/a@md5:" + "0" * 32, "unsupported digest algorithm"),
     (f"example.com/a@sha256:{HEX64.upper()}", "invalid checksum digest format"),
-    # SPEC §1 edge cases and the Go order of checks
+    # edge cases and the Go order of checks
     ("//a", FORMAT),
     ("a-", FORMAT),
     ("-a", FORMAT),
     ("a___b", FORMAT),
-    # the limit counts the implicit "docker.io/library/" (SPEC §1 Weaknesses)
+    # the limit counts the implicit "docker.io/library/", as in Go
     ("a" * 240, "repository name must not be more than 255 characters"),
     # uppercase only visible to the grammar (domain not valid, lowercased it would be a path)
     ("A_B.c/foo", "repository name must be lowercase"),
@@ -275,7 +275,7 @@ _digest = st.builds(
 
 @st.composite
 def reference_texts(draw: st.DrawFn) -> str:
-    """References drawn from the SPEC §1 grammar (domain optional, tag/digest optional)."""
+    """References drawn from the reference grammar (domain optional, tag/digest optional)."""
     domain = draw(st.none() | _domain | st.just("localhost"))
     path = "/".join(draw(st.lists(_component, min_size=1, max_size=4)))
     text = path if domain is None else f"{domain}/{path}"

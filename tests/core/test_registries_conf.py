@@ -1,4 +1,4 @@
-"""registries.conf: SPEC §19.6 vectors, §2 validation errors, drop-in merge, file locations."""
+"""registries.conf: Go's vectors, validation errors, drop-in merge, file locations."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from sansio_registry.reference import ImageRef
 
 D = "sha256:" + "0123456789abcdef" * 4
 
-# SPEC §19.6, verbatim.
+# Vectors from containers/image 5.23.1, verbatim.
 CONFIG_19_6 = b"""
 [[registry]]
 prefix = "docker.io"
@@ -94,7 +94,7 @@ SOURCES_19_6 = [
     ("quay.io/x/y:1", [("quay.io/x/y:1", False, False)]),
 ]  # fmt: skip
 
-# SPEC §19.6 prefix matching: (ref string, prefix, matched length or -1)
+# Go's prefix matching vectors: (ref string, prefix, matched length or -1)
 PREFIX_MATCHES = [
     ("example.com/foo:tag", "example.com", 11),
     ("example.com/foobar:tag", "example.com/foo", -1),
@@ -104,7 +104,7 @@ PREFIX_MATCHES = [
     ("a.b.example.com:5000/foo:tag", "*.example.com", 15),
     ("a.example.com.evil.org/foo:tag", "*.example.com", -1),
     ("evil.org/x.example.com/foo:tag", "*.example.com", -1),
-    # more boundaries (SPEC §2 matching)
+    # more boundaries
     ("example.com", "example.com", 11),
     ("example.com@x", "example.com", 11),
     ("example.comx/foo", "example.com", -1),
@@ -224,7 +224,7 @@ def test_port_carries_over_through_prefix_match() -> None:
 
 
 def test_mirror_trailing_slash_is_stripped() -> None:
-    # SPEC §2 Weaknesses: 5.23.1 fails with "rewriting reference: invalid reference format";
+    # 5.23.1 fails with "rewriting reference: invalid reference format";
     # we strip it, as upstream does.
     conf = conf_of(
         '[[registry]]\nlocation = "docker.io"\n'
@@ -268,7 +268,7 @@ def test_no_configuration_at_all() -> None:
     assert merge_registries_conf([]) == RegistriesConf(blocked_in="")
 
 
-# --- per-file validation (SPEC §2 "per-entry fields") ----------------------------------------
+# --- per-file validation --------------------------------------------------------------------
 
 P = "/etc/containers/registries.conf"
 PREFIX = f'loading registries configuration "{P}": '
@@ -454,7 +454,7 @@ def test_conflicts_are_checked_within_a_file_only() -> None:
     assert [r.prefix for r in conf.registries] == ["other.example", "r.example"]
 
 
-# --- file locations (SPEC §2 "file discovery") --------------------------------------------
+# --- file locations -------------------------------------------------------------------------
 
 
 def test_locations_default_system() -> None:

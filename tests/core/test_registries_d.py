@@ -1,4 +1,4 @@
-"""registries.d: SPEC §19.8 lookaside URLs, §13.3 scope search and merge errors, URL safety."""
+"""registries.d: lookaside URLs (Go's vectors), scope search and merge errors, URL safety."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ DIGEST = Digest("sha256", HEX)
 D = f"sha256={HEX}"
 DEFAULT_DIR = "file:///builtin/default"
 
-# SPEC §19.8, verbatim.
+# Vectors from containers/image 5.23.1, verbatim.
 YAML_19_8 = b"""
 default-docker:
   lookaside: https://default.example/sigs
@@ -47,7 +47,7 @@ docker:
     lookaside: https://docker-lib.example/s?x=1
 """
 
-# (reference, modes, signature-N URL with {n} for the index), SPEC §19.8.
+# (reference, modes, signature-N URL with {n} for the index), vectors from Go 5.23.1.
 ROWS_19_8 = [
     (
         "registry.example.com/team/app:v1",

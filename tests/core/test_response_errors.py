@@ -1,4 +1,4 @@
-"""Registry error decoding and texts (SPEC §8), checked against the Go vectors of SPEC §19.5."""
+"""Registry error decoding and texts, checked against vectors from containers/image 5.23.1."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def simple(r: Response, context: str | None = BLOB) -> RegistryResponseError:
 
 @dataclass(frozen=True)
 class Row:
-    """One row of SPEC §19.5, with the classifications the SPEC states around it."""
+    """One row of Go's vectors, with the classifications stated around it."""
 
     name: str
     response: Response
@@ -56,8 +56,8 @@ class Row:
     simple_text: str
     registry_cls: type[RegistryResponseError]
     simple_cls: type[RegistryResponseError]
-    unknown_5231: bool = False  # the §19.5 / §13.6 manifest-unknown rule of 5.23.1
-    unknown_upstream: bool = False  # the broader upstream (§17) rule
+    unknown_5231: bool = False  # the manifest-unknown rule of 5.23.1
+    unknown_upstream: bool = False  # the broader upstream rule
 
 
 HTML = "<html><body>Not found: this is a long body that goes beyond fifty characters</body></html>"

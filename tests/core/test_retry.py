@@ -1,4 +1,4 @@
-"""429 Retry-After delays (SPEC §6, vectors §19.12) and ``Link`` pagination (SPEC §16)."""
+"""429 Retry-After delays (vectors from containers/image 5.23.1) and ``Link`` pagination."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ FALLBACK = 2.0
 CAP = 60.0
 
 
-# SPEC §19.12: Retry-After → delay before the cap (fallback 2 s), then the cap of 60 s.
+# Go's vectors: Retry-After → delay before the cap (fallback 2 s), then the cap of 60 s.
 VECTORS = [
     ("", 2.0, 2.0),
     (None, 2.0, 2.0),

@@ -1,4 +1,4 @@
-"""Wire transcripts of ``list_signatures`` (SPEC §13.1, §13.2, §13.4, §13.6, §19.14).
+"""Wire transcripts of ``list_signatures`` (docs/behaviour.md#signatures, Go's traces).
 
 Each test scripts what the core must ask and what it gets: the extension API replaces the
 lookaside when the ping advertises it; lookaside reads never carry registry credentials (even
@@ -99,7 +99,7 @@ def extension_ping() -> Expect:
 
 
 def no_creds_get(url: str, answer: Response) -> Expect:
-    """A lookaside GET: plain, no registry headers, no credentials (SPEC §13.4)."""
+    """A lookaside GET: plain, no registry headers, no credentials."""
     return Expect(
         "GET",
         url,
@@ -128,9 +128,9 @@ def run(
     return run_sync(flow, transport)
 
 
-# --- the extension API (SPEC §13.2) --------------------------------------------------------------
+# --- the extension API ---------------------------------------------------------------------------
 
-#: SPEC §19.14 "Extension API": three entries, only the version-2 "atomic" one counts.
+#: Go's extension API trace: three entries, only the version-2 "atomic" one counts.
 EXTENSION_19_14 = (
     b'{"signatures":[{"content":"U0lHLU9ORQ==","name":"sha256:x@1","schemaVersion":2,'
     b'"type":"atomic"},{"content":"T0xE","name":"sha256:x@2","schemaVersion":1,'
@@ -162,7 +162,7 @@ def test_extension_vector_19_14_replaces_lookaside() -> None:
 
 
 def test_extension_request_is_authenticated() -> None:
-    """The extension lives on the registry: its credentials go with it (SPEC §13.2)."""
+    """The extension lives on the registry: its credentials go with it."""
     script = Transcript(
         [
             ping(
@@ -230,7 +230,7 @@ def test_extension_bad_list_fails_whole_listing(body: bytes) -> None:
         run(script)
 
 
-# --- lookaside over http(s) (SPEC §13.4) ---------------------------------------------------------
+# --- lookaside over http(s) ----------------------------------------------------------------------
 
 
 def test_lookaside_stops_at_first_missing() -> None:
@@ -253,7 +253,7 @@ def test_lookaside_stops_at_first_missing() -> None:
 
 @pytest.mark.parametrize("auth", ["basic", "bearer"])
 def test_lookaside_never_gets_registry_credentials(auth: str) -> None:
-    """Even on the registry's own origin (SPEC §19.14 ``http://H/lookaside``) and with
+    """Even on the registry's own origin (Go's trace: ``http://H/lookaside``) and with
     credentials configured, lookaside GETs carry no Authorization and no token is fetched."""
     challenge = (
         'Basic realm="r"' if auth == "basic" else f'Bearer realm="https://{T}/token",service="s"'
@@ -376,7 +376,7 @@ def test_lookaside_request_limit() -> None:
     assert seen[-1].max_body == 4 * 2**20
 
 
-# --- which digest (SPEC §13.1) -------------------------------------------------------------------
+# --- which digest --------------------------------------------------------------------------------
 
 
 def test_instance_digest_is_used() -> None:
@@ -532,7 +532,7 @@ def test_loop_urls_stay_under_the_base_for_generated_refs(
     assert urls == [f"{prefix}{n}" for n in range(1, present + 2)]
 
 
-# --- sigstore attachments (SPEC §13.6) -----------------------------------------------------------
+# --- sigstore attachments ------------------------------------------------------------------------
 
 SIG_TAG = f"sha256-{DIGEST.hex}.sig"
 LAYER_MT = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -659,7 +659,7 @@ def test_sigstore_after_lookaside(tmp_path: Path) -> None:
 
 
 def test_sigstore_with_extension(tmp_path: Path) -> None:
-    """Attachments are appended whichever of extension/lookaside was used (SPEC §13.1)."""
+    """Attachments are appended whichever of extension/lookaside was used."""
     manifest = attachment_manifest(PAYLOADS[:1])
     script = Transcript(
         [

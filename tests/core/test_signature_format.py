@@ -1,4 +1,4 @@
-"""Signature blobs (SPEC §13.5), sigstore-json, the sigstore tag (§19.8) and claim extraction.
+"""Signature blobs, sigstore-json, the sigstore tag and claim extraction.
 
 The OpenPGP messages are built by hand for every packet length encoding and compression
 algorithm, and also made by the real ``gpg`` (a throwaway key in a temporary GNUPGHOME); the

@@ -1,6 +1,6 @@
 """Per-blob fallback against real registries: a mirror that has the manifest but lost a blob.
 
-Go stops there (SPEC §3: no per-blob fallback); we fetch that blob from the next pull source.
+Go stops there (no per-blob fallback); we fetch that blob from the next pull source.
 The mirror is made by pushing the whole image to a second real registry and then deleting one
 layer blob from it with the registry's own API, so its manifest still names the blob.
 """

@@ -310,7 +310,7 @@ def test_one_token_per_repository_and_client(token_registry: Lab) -> None:
 
 
 def test_concurrent_fetches_share_one_token(token_registry: Lab) -> None:
-    """Identical token fetches in flight are coalesced (DESIGN §3)."""
+    """Identical token fetches in flight are coalesced."""
     lab = token_registry
     issuer = lab.issuer
     assert issuer is not None

@@ -193,7 +193,7 @@ def test_same_end_state_as_skopeo(make_signed: Callable[..., Signed]) -> None:
 def test_skopeo_deletes_then_fails_on_an_http_lookaside(
     make_signed: Callable[..., Signed], tmp_path: Path
 ) -> None:
-    """Go (SPEC §14 weakness): the manifest is gone, then the signature step fails, leaving
+    """Go: the manifest is gone, then the signature step fails, leaving
     the signatures behind. We refuse first instead (previous tests)."""
     ours, theirs = make_signed(), make_signed()
     code, err = skopeo_delete(theirs, http_only_registries_d(tmp_path / "theirs", theirs))

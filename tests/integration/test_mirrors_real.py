@@ -334,7 +334,7 @@ def test_auth_file_credentials_are_looked_up_per_mirror_host(world: World, tmp_p
 def test_skopeo_uses_auth_file_for_a_mirror_even_with_explicit_creds(
     world: World, tmp_path: Path
 ) -> None:
-    """The reference behaviour (SPEC §3): explicit creds are withheld from the mirror, but
+    """containers/image's behaviour: explicit creds are withheld from the mirror, but
     auth.json is still looked up for the mirror's own host."""
     conf = auth_conf(world, tmp_path / "registries.conf")
     auth = _auth_json(tmp_path / "auth.json", {world.auth_proxy.host: ("carol", "pw")})

@@ -272,7 +272,7 @@ def test_extension_api_replaces_lookaside(world: World, tmp_path: Path, advertis
 
 
 def test_extension_entries_filtered(world: World, tmp_path: Path) -> None:
-    """Only schemaVersion 2, type atomic entries count (SPEC §13.2)."""
+    """Only schemaVersion 2, type atomic entries count."""
     two = world.two
     sig = signature_paths(world.lookaside, two.repo, two.digest)[0].read_bytes()
     entries = [

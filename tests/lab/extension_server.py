@@ -1,4 +1,4 @@
-"""A registry that speaks the ``X-Registry-Supports-Signatures`` API extension (SPEC §13.2).
+"""A registry that speaks the ``X-Registry-Supports-Signatures`` API extension.
 
 No registry in the lab implements the extension (OpenShift's integrated registry does), so
 `ExtensionProxy` fakes one: a threaded loopback HTTP/1.1 reverse proxy in front of a real

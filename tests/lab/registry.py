@@ -212,7 +212,7 @@ class RegistryServer(Service):
     # -- config ------------------------------------------------------------------------------
 
     def build_config(self) -> dict[str, Any]:
-        """The distribution 2.8 config as a dict (see LAB.md for the keys)."""
+        """The distribution 2.8 config as a dict (keys as in distribution's configuration docs)."""
         cfg: dict[str, Any] = {
             "version": 0.1,
             "log": {"level": self.log_level, "accesslog": {"disabled": True}},
