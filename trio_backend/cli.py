@@ -699,9 +699,10 @@ def _ref_error_line(command: str, exc: _RefError) -> str:
 
 
 def _refs_of(args: argparse.Namespace) -> list[str]:
-    """The references a command was given, as typed."""
-    refs: list[str] = getattr(args, "refs", None) or [getattr(args, "ref", "")]
-    return refs
+    """The references a command was given, as typed (none for ``manifest-digest``)."""
+    if hasattr(args, "refs"):
+        return list(args.refs)
+    return [args.ref] if hasattr(args, "ref") else []
 
 
 def _raise_on_sigterm(signum: int, frame: object) -> None:
@@ -758,7 +759,7 @@ def _main(args: argparse.Namespace) -> int:
         if args.debug:
             raise
         sys.stderr.write(
-            f"{PROG}: {args.command} {' '.join(_refs_of(args))}: timed out after"
+            f"{PROG}: {' '.join([args.command, *_refs_of(args)])}: timed out after"
             f" {args.command_timeout:g}s (--command-timeout)\n"
         )
         return 1
