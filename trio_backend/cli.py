@@ -21,8 +21,8 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -489,19 +489,14 @@ def _manifest_digest(args: argparse.Namespace) -> None:
 async def _pull(args: argparse.Namespace, settings: _Settings) -> None:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    try:
-        ref = ImageRef.parse(_strip_transport(args.ref))
-    except RegistryClientError as exc:
-        raise _RefError(args.ref, exc) from exc
+    ref = _parse_ref(args.ref)
     out = progress_stream(args.quiet)
     started = time.monotonic()
     async with _client(settings) as client:
-        try:
+        with _naming(args.ref):
             result = await pull_image(
                 client, ref, Path(args.dir), jobs=args.jobs, progress_out=out
             )
-        except RegistryClientError as exc:
-            raise _RefError(args.ref, exc) from exc
     if not args.quiet:
         sys.stderr.write(pull_summary(args.ref, result, time.monotonic() - started) + "\n")
 
@@ -515,20 +510,25 @@ def pull_summary(ref: str, result: PullResult, seconds: float) -> str:
     )
 
 
-def _parse_ref(text: str) -> ImageRef:
+@contextmanager
+def _naming(text: str) -> Iterator[None]:
+    """A registry error raised inside is reported with the reference ``text`` as typed."""
     try:
-        return ImageRef.parse(_strip_transport(text))
+        yield
     except RegistryClientError as exc:
         raise _RefError(text, exc) from exc
+
+
+def _parse_ref(text: str) -> ImageRef:
+    with _naming(text):
+        return ImageRef.parse(_strip_transport(text))
 
 
 async def _signatures(args: argparse.Namespace, settings: _Settings) -> None:
     ref = _parse_ref(args.ref)
     async with _client(settings) as client:
-        try:
+        with _naming(args.ref):
             found = await client.list_signatures(ref)
-        except RegistryClientError as exc:
-            raise _RefError(args.ref, exc) from exc
         if not found and not _signature_source_configured(client, ref):
             sys.stderr.write(
                 f"{PROG}: signatures {args.ref}: no signature source configured (no registries.d"
@@ -574,14 +574,12 @@ def _write_signatures(directory: Path, blobs: list[bytes]) -> None:
 async def _delete(args: argparse.Namespace, settings: _Settings) -> None:
     ref = _parse_ref(args.ref)
     async with _client(settings) as client:
-        try:
+        with _naming(args.ref):
             if args.dry_run:
                 plan = await client.plan_deletion(ref)
                 _print_plan(ref, plan)
                 return
             done = await client.delete(ref)
-        except RegistryClientError as exc:
-            raise _RefError(args.ref, exc) from exc
     sys.stdout.write(f"Deleted {ref.name}@{done.digest}\n")
     for location in done.signatures_removed:
         sys.stdout.write(f"  removed signature: {location}\n")
@@ -611,10 +609,8 @@ async def _list_tags(args: argparse.Namespace, settings: _Settings) -> None:
     """skopeo's JSON: ``Repository`` (the normalised name) and ``Tags`` in the registry's order."""
     ref = _repository_ref(args.ref)
     async with _client(settings) as client:
-        try:
+        with _naming(args.ref):
             tags = await client.list_tags(ref)
-        except RegistryClientError as exc:
-            raise _RefError(args.ref, exc) from exc
     listing = {"Repository": f"{ref.domain}/{ref.path}", "Tags": list(tags)}
     sys.stdout.write(json.dumps(listing, indent=4) + "\n")
 
