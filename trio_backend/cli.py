@@ -334,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     list_tags = sub.add_parser(
         "list-tags", parents=[access, after], help="list a repository's tags as skopeo does"
     )
-    list_tags.add_argument("ref", metavar="REF", help="[docker://]HOST/NAME (no tag or digest)")
+    list_tags.add_argument(
+        "ref", metavar="REPOSITORY", help="[docker://]HOST/NAME (no tag or digest)"
+    )
 
     digest = sub.add_parser(
         "manifest-digest", parents=[after], help="print the digest of a manifest file"

@@ -93,3 +93,10 @@ def test_signatures_from_a_registry_with_the_extension_is_quiet(
     assert len(asked) == 1
     assert result.returncode == 0, result.describe()
     assert result.stdout == b"" and result.stderr == ""
+
+
+def test_version_as_a_process() -> None:
+    result = run_cli(["--version"])
+    assert result.returncode == 0, result.describe()
+    assert re.fullmatch(rb"sansio-registry \d+\.\d+\.\d+\S*\n", result.stdout), result.describe()
+    assert result.stderr == ""
