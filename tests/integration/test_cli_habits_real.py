@@ -6,6 +6,7 @@
   line), instead of an empty output that reads like "unsigned"; once any source is
   configured (a registries.d lookaside, sigstore attachments, a registry with the extension),
   finding nothing is a plain empty answer.
+- ``--version`` run as a process prints ``sansio-registry <version>`` and exits 0.
 """
 
 from __future__ import annotations
