@@ -19,9 +19,12 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+import time
+import tomllib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -38,7 +41,7 @@ from sansio_registry.retry_policy import RetryPolicy
 from trio_backend.client import RegistryClient, open_client
 from trio_backend.groups import sole_exception
 from trio_backend.image_dir import DestinationError, local_errors
-from trio_backend.pull import progress_stream, pull_image
+from trio_backend.pull import PullResult, progress_stream, pull_image
 from trio_backend.summary import inspect_summary
 from trio_backend.system_config import LoadedConfig, host_platform, load_config
 from trio_backend.timeouts import Timeouts
@@ -123,6 +126,12 @@ _OTHER_TRANSPORTS = (
 def _strip_transport(text: str) -> str:
     if text.startswith("docker://"):
         return text[len("docker://") :]
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        raise UsageError(
+            f"{text!r} is a URL, not an image reference: write docker://{rest}"
+            " (add --tls-verify=false for a registry served over plain HTTP)"
+        )
     if "://" in text.split("/", 1)[0] or text.startswith(_OTHER_TRANSPORTS):
         raise UsageError(f"unsupported transport in {text!r}: only docker:// is supported")
     return text
@@ -218,9 +227,21 @@ def _retry_delay(text: str) -> float:
     return delay
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests)."""
-    parser = _Parser(prog=PROG, description="Read images from container registries.")
+def package_version() -> str:
+    """The installed distribution's version; a source checkout's ``pyproject.toml`` otherwise."""
+    try:
+        return metadata.version(PROG)
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        try:
+            with pyproject.open("rb") as file:
+                return str(tomllib.load(file)["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+def _add_global_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the program rather than of one command (skopeo's global flags)."""
     parser.add_argument("--debug", action="store_true", help="print tracebacks and details")
     parser.add_argument("--override-os", metavar="OS", help="use OS instead of the running OS")
     parser.add_argument("--override-arch", metavar="ARCH", help="use ARCH instead of the host's")
@@ -252,11 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
             type=parse_duration,
             help=f"{what} (default {getattr(defaults, field):g}s; 0: no limit)",
         )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests)."""
+    parser = _Parser(prog=PROG, description="Read images from container registries.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
+    _add_global_flags(parser)
+    # The same flags after the sub-command (skopeo accepts both places); there they default
+    # to "not given", so a flag before the sub-command is not reset by the sub-parser.
+    after = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    _add_global_flags(after)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     access = _access_flags()
 
     inspect = sub.add_parser(
-        "inspect", parents=[access], help="print an image's manifest or a summary"
+        "inspect", parents=[access, after], help="print an image's manifest or a summary"
     )
     inspect.add_argument(
         "--raw",
@@ -271,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pull = sub.add_parser(
         "pull",
-        parents=[access],
+        parents=[access, after],
         help="copy an image into DIR in skopeo's dir: layout, every byte verified",
     )
     pull.add_argument(
@@ -283,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     signatures = sub.add_parser(
         "signatures",
-        parents=[access],
+        parents=[access, after],
         help="list every signature of an image (lookaside, API extension, sigstore)",
     )
     signatures.add_argument(
@@ -292,14 +324,23 @@ def build_parser() -> argparse.ArgumentParser:
     signatures.add_argument("ref", metavar="REF", help="[docker://]HOST/NAME[:TAG|@DIGEST]")
 
     delete = sub.add_parser(
-        "delete", parents=[access], help="delete an image and its lookaside signatures"
+        "delete", parents=[access, after], help="delete an image and its lookaside signatures"
     )
     delete.add_argument(
         "--dry-run", action="store_true", help="print what would be deleted; change nothing"
     )
     delete.add_argument("ref", metavar="REF", help="[docker://]HOST/NAME[:TAG|@DIGEST]")
 
-    digest = sub.add_parser("manifest-digest", help="print the digest of a manifest file")
+    list_tags = sub.add_parser(
+        "list-tags", parents=[access, after], help="list a repository's tags as skopeo does"
+    )
+    list_tags.add_argument(
+        "ref", metavar="REPOSITORY", help="[docker://]HOST/NAME (no tag or digest)"
+    )
+
+    digest = sub.add_parser(
+        "manifest-digest", parents=[after], help="print the digest of a manifest file"
+    )
     digest.add_argument("file", metavar="FILE")
     return parser
 
@@ -450,39 +491,52 @@ def _manifest_digest(args: argparse.Namespace) -> None:
 async def _pull(args: argparse.Namespace, settings: _Settings) -> None:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    try:
-        ref = ImageRef.parse(_strip_transport(args.ref))
-    except RegistryClientError as exc:
-        raise _RefError(args.ref, exc) from exc
+    ref = _parse_ref(args.ref)
     out = progress_stream(args.quiet)
+    started = time.monotonic()
     async with _client(settings) as client:
-        try:
+        with _naming(args.ref):
             result = await pull_image(
                 client, ref, Path(args.dir), jobs=args.jobs, progress_out=out
             )
-        except RegistryClientError as exc:
-            raise _RefError(args.ref, exc) from exc
-    if out is not None:
-        out.write(
-            f"Wrote {len(result.blobs)} blobs and manifest {result.manifest.digest}"
-            f" to {result.directory}\n"
-        )
+    if not args.quiet:
+        sys.stderr.write(pull_summary(args.ref, result, time.monotonic() - started) + "\n")
+
+
+def pull_summary(ref: str, result: PullResult, seconds: float) -> str:
+    """The one line a pull ends with, terminal or not (a log keeps what was pulled)."""
+    size = result.bytes_downloaded / 2**20
+    return (
+        f"Pulled {ref} ({result.manifest.digest}) into {result.directory}:"
+        f" {len(result.blobs)} blobs, {size:.1f} MiB in {seconds:.1f} s"
+    )
+
+
+@contextmanager
+def _naming(text: str) -> Iterator[None]:
+    """A registry error raised inside is reported with the reference ``text`` as typed."""
+    try:
+        yield
+    except RegistryClientError as exc:
+        raise _RefError(text, exc) from exc
 
 
 def _parse_ref(text: str) -> ImageRef:
-    try:
+    with _naming(text):
         return ImageRef.parse(_strip_transport(text))
-    except RegistryClientError as exc:
-        raise _RefError(text, exc) from exc
 
 
 async def _signatures(args: argparse.Namespace, settings: _Settings) -> None:
     ref = _parse_ref(args.ref)
     async with _client(settings) as client:
-        try:
+        with _naming(args.ref):
             found = await client.list_signatures(ref)
-        except RegistryClientError as exc:
-            raise _RefError(args.ref, exc) from exc
+        if not found and not _signature_source_configured(client, ref):
+            sys.stderr.write(
+                f"{PROG}: signatures {args.ref}: no signature source configured (no registries.d"
+                " lookaside, no use-sigstore-attachments, and the registry does not offer the"
+                " signatures extension)\n"
+            )
     if args.output_dir:
         out_dir = Path(args.output_dir)
         await trio.to_thread.run_sync(_write_signatures, out_dir, [s.raw for s in found])
@@ -494,6 +548,20 @@ async def _signatures(args: argparse.Namespace, settings: _Settings) -> None:
             f"{number}\t{signature.source}\t{signature.format}\t{identity}\t{claimed}"
             f"\t{len(signature.raw)}\t{signature.location}\n"
         )
+
+
+def _signature_source_configured(client: RegistryClient, ref: ImageRef) -> bool:
+    """Whether any place containers/image looks for signatures was set up for ``ref``.
+
+    The built-in lookaside folder does not count: it is consulted, but nobody configured it.
+    """
+    registries_d = client.config.registries_d
+    lookaside = registries_d.lookaside_base(ref, write=False, default_dir="")
+    return (
+        bool(lookaside)
+        or registries_d.use_sigstore_attachments(ref)
+        or any(ping.supports_signatures for ping in client.state.pings.values())
+    )
 
 
 def _write_signatures(directory: Path, blobs: list[bytes]) -> None:
@@ -508,14 +576,12 @@ def _write_signatures(directory: Path, blobs: list[bytes]) -> None:
 async def _delete(args: argparse.Namespace, settings: _Settings) -> None:
     ref = _parse_ref(args.ref)
     async with _client(settings) as client:
-        try:
+        with _naming(args.ref):
             if args.dry_run:
                 plan = await client.plan_deletion(ref)
                 _print_plan(ref, plan)
                 return
             done = await client.delete(ref)
-        except RegistryClientError as exc:
-            raise _RefError(args.ref, exc) from exc
     sys.stdout.write(f"Deleted {ref.name}@{done.digest}\n")
     for location in done.signatures_removed:
         sys.stdout.write(f"  removed signature: {location}\n")
@@ -530,11 +596,33 @@ def _print_plan(ref: ImageRef, plan: DeletionPlan) -> None:
         sys.stdout.write("  (signatures are in a read-only lookaside: delete would refuse)\n")
 
 
+def _repository_ref(text: str) -> ImageRef:
+    """A repository for ``list-tags``: a tag or digest is refused, as ``skopeo list-tags`` does."""
+    bare = _strip_transport(text)
+    if "@" in bare or ":" in bare.rsplit("/", 1)[-1]:
+        raise UsageError(
+            f"list-tags {text}: no tag or digest allowed in the reference"
+            " (a repository: [docker://]HOST/NAME)"
+        )
+    return _parse_ref(text)
+
+
+async def _list_tags(args: argparse.Namespace, settings: _Settings) -> None:
+    """skopeo's JSON: ``Repository`` (the normalised name) and ``Tags`` in the registry's order."""
+    ref = _repository_ref(args.ref)
+    async with _client(settings) as client:
+        with _naming(args.ref):
+            tags = await client.list_tags(ref)
+    listing = {"Repository": f"{ref.domain}/{ref.path}", "Tags": list(tags)}
+    sys.stdout.write(json.dumps(listing, indent=4) + "\n")
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, _Settings], Awaitable[None]]] = {
     "inspect": _inspect,
     "pull": _pull,
     "signatures": _signatures,
     "delete": _delete,
+    "list-tags": _list_tags,
 }
 
 
@@ -608,6 +696,13 @@ def _ref_error_line(command: str, exc: _RefError) -> str:
     return f"{PROG}: {command} {exc.ref}: {_one_line(exc.error)}{suffix}"
 
 
+def _refs_of(args: argparse.Namespace) -> list[str]:
+    """The references a command was given, as typed (none for ``manifest-digest``)."""
+    if hasattr(args, "refs"):
+        return list(args.refs)
+    return [args.ref] if hasattr(args, "ref") else []
+
+
 def _raise_on_sigterm(signum: int, frame: object) -> None:
     raise _Signalled(signum)
 
@@ -661,7 +756,10 @@ def _main(args: argparse.Namespace) -> int:
     except trio.TooSlowError:
         if args.debug:
             raise
-        sys.stderr.write(f"{PROG}: {args.command}: timed out (--command-timeout)\n")
+        sys.stderr.write(
+            f"{PROG}: {' '.join([args.command, *_refs_of(args)])}: timed out after"
+            f" {args.command_timeout:g}s (--command-timeout)\n"
+        )
         return 1
     except _Signalled as exc:
         sys.stderr.write(f"{PROG}: {args.command}: {_SIGNAL_WORD[exc.signum]}\n")

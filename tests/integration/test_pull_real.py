@@ -11,7 +11,8 @@
   ``--command-timeout``.
 - Redirected blob GETs and external (foreign-layer) URLs never carry the registry's
   credentials to the other host.
-- Memory stays bounded for a 64 MiB layer; progress goes to a terminal only.
+- Memory stays bounded for a 64 MiB layer; progress goes to a terminal only, the one summary line
+  everywhere (unless `-q`).
 """
 
 from __future__ import annotations
@@ -196,7 +197,9 @@ def test_pull_matches_skopeo_and_round_trips(
     ours = tmp_path / "ours"
     result = pull(ref, ours, global_flags=case.global_flags)
     assert result.returncode == 0, result.describe()
-    assert result.stderr == "", result.describe()  # stderr is a pipe: no progress
+    # stderr is a pipe: no progress, only the summary line
+    assert len(result.stderr_lines) == 1, result.describe()
+    assert result.stderr.startswith(f"Pulled {ref} ("), result.describe()
 
     got = files_of(ours)
     expected = case.expected
@@ -630,7 +633,7 @@ def test_progress_on_a_terminal(progress_ref: str, plain_registry: Lab, tmp_path
     image = plain_registry.images.app
     for blob in image.blobs:
         assert f"Copied blob {blob.digest.removeprefix('sha256:')[:12]}" in text, text
-    assert f"manifest {image.digest}" in text, text
+    assert f"Pulled {progress_ref} ({image.digest})" in text, text
 
 
 def test_quiet_on_a_terminal_prints_nothing(progress_ref: str, tmp_path: Path) -> None:
@@ -641,9 +644,9 @@ def test_quiet_on_a_terminal_prints_nothing(progress_ref: str, tmp_path: Path) -
     assert out == b""
 
 
-def test_no_progress_when_stderr_is_a_pipe(progress_ref: str, tmp_path: Path) -> None:
+def test_only_the_summary_when_stderr_is_a_pipe(progress_ref: str, tmp_path: Path) -> None:
     result = pull(progress_ref, tmp_path / "img")
     assert result.returncode == 0, result.describe()
-    assert result.stderr == ""
+    assert len(result.stderr_lines) == 1 and result.stderr.startswith(f"Pulled {progress_ref} (")
     assert result.stdout == b""
     assert (tmp_path / "img" / "manifest.json").is_file()

@@ -23,6 +23,7 @@ __all__ = [
     "run_skopeo",
     "skopeo_inspect_raw",
     "skopeo_inspect",
+    "skopeo_list_tags",
     "skopeo_copy",
     "skopeo_manifest_digest",
 ]
@@ -158,6 +159,21 @@ def skopeo_inspect(
     doc = json.loads(out)
     assert isinstance(doc, dict)
     return doc
+
+
+def skopeo_list_tags(
+    repository: str,
+    *,
+    tls_verify: bool,
+    creds: tuple[str, str] | None = None,
+    cert_dir: Path | None = None,
+    timeout: float = 30.0,
+) -> bytes:
+    """``skopeo list-tags docker://REPOSITORY``: the exact stdout bytes."""
+    args = ["list-tags"]
+    args += _access_args("", tls_verify=tls_verify, creds=creds, cert_dir=cert_dir)
+    args.append(_docker_ref(repository))
+    return run_skopeo(args, timeout=timeout).stdout
 
 
 def skopeo_copy(
