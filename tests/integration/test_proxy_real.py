@@ -19,6 +19,8 @@ import trio
 from sansio_registry.client_config import ClientConfig
 from sansio_registry.errors import ProxyError
 from tests.lab.cli import run_cli
+from tests.lab.extserver import StaticServer, blob_paths
+from tests.lab.faultproxy import Fault, FaultProxy, Rule
 from tests.lab.images import seed_standard_images
 from tests.lab.labs import Lab
 from tests.lab.registry import RegistryServer
@@ -241,3 +243,23 @@ def test_a_dead_proxy_is_a_proxy_error_naming_it(tls_registry: Lab) -> None:
 
     with pytest.raises(ProxyError, match=r"proxy http://127\.0\.0\.1:9"):
         trio.run(main)
+
+
+def test_a_blob_redirect_goes_through_the_proxy_too(plain_registry: Lab, tmp_path: Path) -> None:
+    """The registry (behind the fault proxy) sends every blob elsewhere: the redirected GETs
+    go through squid as well, to a name only squid resolves."""
+    image = plain_registry.images.app
+    with (
+        SquidProxy(hosts=(*HOSTS, "cdn.test")) as squid,
+        StaticServer(blob_paths(image.repo, image.blobs)) as cdn,
+    ):
+        to_cdn = Rule(Fault.redirect(f"http://cdn.test:{cdn.port}"), times=None)
+        with FaultProxy(plain_registry.host, [to_cdn]) as front:
+            ref = f"docker://registry.test:{front.port}/{image.repo}:{image.tag}"
+            out = str(tmp_path / "out")
+            result = run_cli(["pull", "-q", "--tls-verify=false", ref, out], env=proxy_env(squid))
+            urls = [e.url for e in squid.wait_for_log(2 * len(image.blobs))]
+            served = cdn.requests
+    assert result.returncode == 0, result.describe()
+    redirected = [u for u in urls if u.startswith(f"http://cdn.test:{cdn.port}/v2/")]
+    assert len(redirected) == len(image.blobs) == len(served)
