@@ -258,6 +258,7 @@ async def open_client(
     helpers: CredentialHelpers | None = None,
     timeouts: Timeouts | None = None,
     proxies: ProxySettings | None = None,
+    max_connections_per_origin: int = 8,
 ) -> AsyncIterator[RegistryClient]:
     """Open a client; its connections are closed when the block ends.
 
@@ -266,7 +267,13 @@ async def open_client(
     ``helpers`` runs credential helpers (default: ``$PATH`` and a 30 s deadline each);
     ``timeouts`` bounds each single wait (default: :class:`Timeouts`); ``proxies`` says
     which proxy each registry goes through (default: ``HTTPS_PROXY``, ``HTTP_PROXY`` and
-    ``NO_PROXY`` from the environment, as Go reads them; ``ProxySettings()`` for none).
+    ``NO_PROXY`` from the environment, as Go reads them; ``ProxySettings()`` for none);
+    ``max_connections_per_origin`` bounds the exchanges in flight to one registry (more wait).
     """
-    async with ConnectionPool(tls=tls or TLSConfig(), timeouts=timeouts, proxies=proxies) as pool:
+    async with ConnectionPool(
+        tls=tls or TLSConfig(),
+        timeouts=timeouts,
+        proxies=proxies,
+        max_connections_per_origin=max_connections_per_origin,
+    ) as pool:
         yield RegistryClient(pool, config or ClientConfig(), helpers=helpers)

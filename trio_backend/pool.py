@@ -102,6 +102,10 @@ class ConnectionPool:
     Args:
         tls: TLS settings per host (verification on by default).
         max_per_origin: most idle connections kept per origin; more are closed when released.
+        max_connections_per_origin: most exchanges in flight per origin at once (so at most
+            that many connections to it): more requests wait their turn, so a batch of
+            thousands of references neither opens thousands of connections nor floods a
+            registry's rate limit.
         user_agent: sent as ``User-Agent`` when a request carries none.
         timeouts: the deadline of each wait (connect, TLS handshake, response head, idle
             reads, idle pooled connections). A dead mirror then fails as a TransportError and
@@ -115,12 +119,17 @@ class ConnectionPool:
         *,
         tls: TLSConfig | None = None,
         max_per_origin: int = 8,
+        max_connections_per_origin: int = 8,
         user_agent: str | None = None,
         timeouts: Timeouts | None = None,
         proxies: ProxySettings | None = None,
     ) -> None:
         if max_per_origin < 0:
             raise LocalProtocolError("max_per_origin must not be negative")
+        if max_connections_per_origin < 1:
+            raise LocalProtocolError("max_connections_per_origin must be at least 1")
+        self._max_connections = max_connections_per_origin
+        self._slots: dict[Origin, trio.Semaphore] = {}
         self._tls = tls if tls is not None else TLSConfig()
         self._max_idle = max_per_origin
         self._user_agent = user_agent
@@ -203,6 +212,17 @@ class ConnectionPool:
         if self._closed:
             raise LocalProtocolError("the connection pool is closed")
         origin = request.origin
+        slot = self._slots.get(origin)
+        if slot is None:
+            slot = self._slots[origin] = trio.Semaphore(self._max_connections)
+        await slot.acquire()  # released with the connection (_release/_forget) or below
+        try:
+            return await self._open_in_slot(request, origin)
+        except BaseException:
+            slot.release()
+            raise
+
+    async def _open_in_slot(self, request: Request, origin: Origin) -> StreamedResponse:
         headers = self._headers_for(request, origin)
         retried = False
         while True:
@@ -277,6 +297,7 @@ class ConnectionPool:
     def _release(self, conn: HTTP11Connection) -> None:
         """Back to the idle list after a clean cycle; closed otherwise."""
         self._active -= 1
+        self._slots[conn.origin].release()
         conns = self._idle.setdefault(conn.origin, [])
         if not self._closed and len(conns) < self._max_idle and conn.start_next_cycle():
             conn.idle_since = trio.current_time()
@@ -286,6 +307,7 @@ class ConnectionPool:
 
     def _forget(self, conn: HTTP11Connection) -> None:
         self._active -= 1
+        self._slots[conn.origin].release()
         conn.close_now()
 
     async def _connect(self, origin: Origin, verify: bool = True) -> HTTP11Connection:

@@ -425,3 +425,52 @@ async def test_slow_body_under_the_idle_deadline_completes() -> None:
 def test_timeouts_must_be_positive(field: str) -> None:
     with pytest.raises(LocalProtocolError, match=field):
         Timeouts(**{field: 0.0})
+
+
+async def slow_ok(ex: Exchange) -> None:
+    await trio.sleep(0.05)
+    await ex.respond(200, body=b"ok")
+
+
+@trio_test
+async def test_exchanges_in_flight_per_origin_are_limited() -> None:
+    """50 concurrent requests to one origin use at most 4 connections, and all complete."""
+    async with serve(slow_ok) as srv, ConnectionPool(max_connections_per_origin=4) as pool:
+        most = 0
+
+        async def one(i: int) -> None:
+            await pool.fetch(req(srv.url(f"/{i}")))
+
+        async def watch() -> None:
+            nonlocal most
+            while True:
+                most = max(most, pool.statistics().active)
+                await trio.sleep(0.005)
+
+        async with trio.open_nursery() as outer:
+            outer.start_soon(watch)
+            async with trio.open_nursery() as nursery:
+                for i in range(50):
+                    nursery.start_soon(one, i)
+            outer.cancel_scope.cancel()
+    assert len(srv.requests) == 50
+    assert srv.connections_opened <= 4
+    assert 1 <= most <= 4
+
+
+@trio_test
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    async with serve(slow_ok) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pool.fetch, req(srv.url("/first")))
+            await trio.sleep(0.01)  # /first holds the only slot
+            with trio.move_on_after(0.01):
+                await pool.fetch(req(srv.url("/given-up")))  # waits, then is cancelled
+        resp = await pool.fetch(req(srv.url("/after")))  # the slot came back
+    assert resp.status == 200
+    assert [r.target for r in srv.requests] == ["/first", "/after"]
+
+
+def test_a_connection_limit_below_one_is_refused() -> None:
+    with pytest.raises(LocalProtocolError, match="at least 1"):
+        ConnectionPool(max_connections_per_origin=0)
