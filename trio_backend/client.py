@@ -30,7 +30,7 @@ from sansio_registry.state import RegistryState
 from trio_backend.blob import BlobStream
 from trio_backend.credential_helpers import CredentialHelpers
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
-from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.pool import DEFAULT_CONNECTIONS_PER_ORIGIN, ConnectionPool, PoolStatistics
 from trio_backend.proxy import ProxySettings
 from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
@@ -258,6 +258,7 @@ async def open_client(
     helpers: CredentialHelpers | None = None,
     timeouts: Timeouts | None = None,
     proxies: ProxySettings | None = None,
+    max_connections_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
 ) -> AsyncIterator[RegistryClient]:
     """Open a client; its connections are closed when the block ends.
 
@@ -266,7 +267,15 @@ async def open_client(
     ``helpers`` runs credential helpers (default: ``$PATH`` and a 30 s deadline each);
     ``timeouts`` bounds each single wait (default: :class:`Timeouts`); ``proxies`` says
     which proxy each registry goes through (default: ``HTTPS_PROXY``, ``HTTP_PROXY`` and
-    ``NO_PROXY`` from the environment, as Go reads them; ``ProxySettings()`` for none).
+    ``NO_PROXY`` from the environment, as Go reads them; ``ProxySettings()`` for none);
+    ``max_connections_per_origin`` caps the requests in flight to one registry host (more
+    wait their turn), so a batch of thousands of images neither opens thousands of
+    connections nor trips the registry's rate limits.
     """
-    async with ConnectionPool(tls=tls or TLSConfig(), timeouts=timeouts, proxies=proxies) as pool:
+    async with ConnectionPool(
+        tls=tls or TLSConfig(),
+        timeouts=timeouts,
+        proxies=proxies,
+        max_connections_per_origin=max_connections_per_origin,
+    ) as pool:
         yield RegistryClient(pool, config or ClientConfig(), helpers=helpers)

@@ -6,6 +6,7 @@ import tracemalloc
 
 import pytest
 import trio
+import trio.testing
 
 from sansio_registry.errors import LocalProtocolError, TransportError
 from sansio_registry.http import Headers, Origin, Request
@@ -425,3 +426,100 @@ async def test_slow_body_under_the_idle_deadline_completes() -> None:
 def test_timeouts_must_be_positive(field: str) -> None:
     with pytest.raises(LocalProtocolError, match=field):
         Timeouts(**{field: 0.0})
+
+
+# --- admission per origin ----------------------------------------------------------------
+
+
+@trio_test
+async def test_concurrent_requests_never_exceed_the_connections_per_origin() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def slow(ex: Exchange) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await trio.sleep(0.01)
+        in_flight -= 1
+        await ok(ex)
+
+    bodies: list[bytes] = []
+    async with (
+        serve(slow) as srv,
+        ConnectionPool(max_per_origin=8, max_connections_per_origin=3) as pool,
+    ):
+
+        async def one(i: int) -> None:
+            bodies.append((await pool.fetch(req(srv.url(f"/{i}")))).body)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(40):
+                nursery.start_soon(one, i)
+        stats = pool.statistics()
+    assert sorted(bodies) == sorted(f"ok:/{i}".encode() for i in range(40))
+    assert peak == 3
+    assert srv.connections_opened == 3
+    assert stats.connections_opened == 3
+    assert stats.waiting == 0
+
+
+@trio_test
+async def test_a_held_stream_keeps_its_slot_until_closed() -> None:
+    async with serve(ok) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        first = await pool.open(req(srv.url("/1")))
+        with trio.move_on_after(0.2) as scope:
+            await pool.fetch(req(srv.url("/2")))
+        assert scope.cancelled_caught
+        await first.aclose()
+        resp = await pool.fetch(req(srv.url("/3")))
+    assert resp.body == b"ok:/3"
+    assert [r.target for r in srv.requests] == ["/1", "/3"]
+
+
+@trio_test
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    async with serve(ok) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        first = await pool.open(req(srv.url("/held")))
+        async with trio.open_nursery() as nursery:
+            waiter = trio.CancelScope()
+
+            async def wait_in_line() -> None:
+                with waiter:
+                    await pool.fetch(req(srv.url("/cancelled")))
+
+            nursery.start_soon(wait_in_line)
+            await trio.testing.wait_all_tasks_blocked()
+            assert pool.statistics().waiting == 1
+            waiter.cancel()
+        assert pool.statistics().waiting == 0
+        assert await first.read_all(100) == b"ok:/held"
+        resp = await pool.fetch(req(srv.url("/next")))
+    assert resp.body == b"ok:/next"
+    assert [r.target for r in srv.requests] == ["/held", "/next"]
+
+
+@trio_test
+async def test_other_origins_are_not_held_up_by_a_full_one() -> None:
+    async with serve(ok) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        held = await pool.open(req(f"http://127.0.0.1:{srv.port}/held"))
+        resp = await pool.fetch(req(f"http://localhost:{srv.port}/other"))
+        await held.aclose()
+    assert resp.body == b"ok:/other"
+
+
+@trio_test
+async def test_a_failed_request_gives_its_slot_back() -> None:
+    async def drop(ex: Exchange) -> None:
+        await ex.close()
+
+    async with serve(drop) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        for _ in range(3):
+            with pytest.raises(TransportError):
+                await pool.fetch(req(srv.url()))
+        assert pool.statistics().waiting == 0
+
+
+def test_zero_connections_per_origin_is_refused() -> None:
+    with pytest.raises(LocalProtocolError, match="max_connections_per_origin"):
+        ConnectionPool(max_connections_per_origin=0)
