@@ -14,18 +14,16 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
-from typing import TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from sansio_registry.client_config import ClientConfig
 from sansio_registry.digest import Digest
 from sansio_registry.errors import LocalProtocolError
 from sansio_registry.flow import Flow
 from sansio_registry.flows.blob import BlobDownload
-from sansio_registry.flows.delete import Deletion, DeletionPlan
 from sansio_registry.flows.manifest import ImageSource, Manifest
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import RegistrySession
-from sansio_registry.signature import Signature
 from sansio_registry.state import RegistryState
 from trio_backend.blob import BlobStream
 from trio_backend.credential_helpers import CredentialHelpers
@@ -35,6 +33,11 @@ from trio_backend.proxy import ProxySettings
 from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
 from trio_backend.trace import ExchangeTrace, TracingTransport
+
+if TYPE_CHECKING:
+    # Loaded by the session when first used: an inspect never imports deletion or signatures.
+    from sansio_registry.flows.delete import Deletion, DeletionPlan
+    from sansio_registry.signature import Signature
 
 __all__ = ["Image", "RegistryClient", "open_client"]
 

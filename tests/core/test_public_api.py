@@ -130,3 +130,15 @@ def test_the_session_offers_every_exported_operation() -> None:
         is Flow
     }
     assert operations <= set(dir(sansio_registry.RegistrySession))
+
+
+def test_the_client_imports_no_deletion_or_signature_module() -> None:
+    """Inspecting needs neither: they load on the first deletion or signature call."""
+    program = "import sys, trio_backend.client\nprint(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert "trio_backend.client" in loaded
+    unused = {"sansio_registry.flows.delete", "sansio_registry.flows.signatures"}
+    assert loaded.isdisjoint({*unused, "sansio_registry.signature"})
