@@ -1,4 +1,4 @@
-"""The mutable memory of one client: cached pings, bearer tokens and the latest time seen.
+"""The mutable memory of one client: pings, bearer tokens, verified answers, the latest time.
 
 Plain data, shared by the flows of one session; it imports no flow so every flow (and the
 session) can import it.
@@ -7,10 +7,15 @@ session) can import it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from sansio_registry.auth import Challenge, TokenCache
+from sansio_registry.recent_cache import RecentCache
 
-__all__ = ["PingResult", "RegistryState"]
+__all__ = ["TAG_LIST_LIFETIME", "PingResult", "RegistryState"]
+
+#: Seconds a repository's tag list is reused (tags move; a batch inspect asks for it once).
+TAG_LIST_LIFETIME: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +29,25 @@ class PingResult:
 
 @dataclass(slots=True)
 class RegistryState:
-    """The mutable memory of one client: bearer tokens and successful pings.
+    """The mutable memory of one client: bearer tokens, successful pings, verified answers.
 
     Only successful pings are remembered: a registry that was down a minute ago is asked again.
+
+    Verified content lives here rather than in a driver: the state is already shared by every
+    flow of one client, so a batch of flows (``inspect`` of 200 images) reuses it with any
+    driver, and the core alone decides what is safe to reuse. Config blobs are addressed by
+    their digest, hence immutable: kept once their digest was checked, keyed by registry
+    host and repository too, so one repository's access never answers for another's. Tag
+    lists change, so they are kept :data:`TAG_LIST_LIFETIME` seconds of the flows' clock.
+    Both caches are bounded (``recent_cache.MAX_CACHED_ENTRIES``, ``MAX_CACHED_BYTES``).
     """
 
     tokens: TokenCache = field(default_factory=TokenCache)
     pings: dict[tuple[str, bool], PingResult] = field(default_factory=dict)
+    #: Verified small blobs (configs) by (host, repository, digest).
+    blobs: RecentCache[bytes] = field(default_factory=RecentCache)
+    #: Tag lists by (host, repository, insecure, credentials), for ``TAG_LIST_LIFETIME``.
+    tag_lists: RecentCache[tuple[str, ...]] = field(default_factory=RecentCache)
     #: The latest driver time the flows of this state have seen (never goes back); token
     #: expiry is judged by it. Drivers do not write it: :meth:`observe` is the flows' clock.
     now: float = 0.0

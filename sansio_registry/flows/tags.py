@@ -30,7 +30,7 @@ from sansio_registry.json_decode import decode_json
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import simple_error
 from sansio_registry.retry import parse_link_next
-from sansio_registry.state import RegistryState
+from sansio_registry.state import TAG_LIST_LIFETIME, RegistryState
 
 __all__ = ["MAX_TAG_LIST_BYTES", "MAX_TAG_PAGES", "list_tags", "tags_at"]
 
@@ -46,8 +46,13 @@ class _TagList(msgspec.Struct, frozen=True):
 _decode_tags: Final = msgspec.json.Decoder(_TagList)
 
 
-def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
-    """Sub-flow: every tag of the endpoint's repository, pages followed."""
+def tags_at(
+    endpoint: Endpoint, state: RegistryState, *, coalesce: bool = False
+) -> Steps[list[str]]:
+    """Sub-flow: every tag of the endpoint's repository, pages followed.
+
+    ``coalesce``: identical page requests in flight at once may share one answer.
+    """
     path: str | None = f"/v2/{endpoint.repository}/tags/list"
     tags: list[str] = []
     asked: set[str] = set()
@@ -58,7 +63,9 @@ def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
         if path in asked:
             raise RemoteProtocolError(f"tags list pages loop: {path} was already asked")
         asked.add(path)
-        response = yield from send(endpoint, state, path, max_body=MAX_MANIFEST_BODY)
+        response = yield from send(
+            endpoint, state, path, max_body=MAX_MANIFEST_BODY, coalesce=coalesce
+        )
         if response.status != 200:
             raise simple_error(response, method="GET", url=path, context="fetching tags list")
         try:
@@ -85,7 +92,14 @@ def _repository_tags(
         endpoint = repository.endpoint
     else:
         endpoint = direct_endpoint(config, repository, actions="pull")
-    return tuple((yield from tags_at(endpoint, state)))
+    key = (endpoint.host, endpoint.repository, endpoint.insecure, endpoint.credentials)
+    known = state.tag_lists.get(key, now=state.now)
+    if known is not None:
+        return known
+    tags = tuple((yield from tags_at(endpoint, state, coalesce=True)))
+    size = sum(len(tag) for tag in tags)
+    state.tag_lists.put(key, tags, size=size, now=state.now, lifetime=TAG_LIST_LIFETIME)
+    return tags
 
 
 def list_tags(
