@@ -111,7 +111,8 @@ class ConnectionPool:
 
     Args:
         tls: TLS settings per host (verification on by default).
-        max_per_origin: most idle connections kept per origin; more are closed when released.
+        max_per_origin: most idle connections kept per origin; more are closed when released
+            (default: ``max_connections_per_origin``, so a full batch reuses every one).
         max_connections_per_origin: most exchanges (hence connections) in flight per origin;
             further requests queue, first come first served, until one is released.
         user_agent: sent as ``User-Agent`` when a request carries none.
@@ -126,13 +127,13 @@ class ConnectionPool:
         self,
         *,
         tls: TLSConfig | None = None,
-        max_per_origin: int = 8,
+        max_per_origin: int | None = None,
         max_connections_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
         user_agent: str | None = None,
         timeouts: Timeouts | None = None,
         proxies: ProxySettings | None = None,
     ) -> None:
-        if max_per_origin < 0:
+        if max_per_origin is not None and max_per_origin < 0:
             raise LocalProtocolError("max_per_origin must not be negative")
         if max_connections_per_origin < 1:
             raise LocalProtocolError("max_connections_per_origin must be at least 1")
@@ -140,7 +141,7 @@ class ConnectionPool:
         # One FIFO semaphore per origin seen (trio's ParkingLot queue; cancellation-safe).
         self._slots: dict[Origin, trio.Semaphore] = {}
         self._tls = tls if tls is not None else TLSConfig()
-        self._max_idle = max_per_origin
+        self._max_idle = max_connections_per_origin if max_per_origin is None else max_per_origin
         self._user_agent = user_agent
         self.timeouts = timeouts if timeouts is not None else Timeouts()
         self.proxies = proxies if proxies is not None else ProxySettings.from_environment()

@@ -523,3 +523,16 @@ async def test_a_failed_request_gives_its_slot_back() -> None:
 def test_zero_connections_per_origin_is_refused() -> None:
     with pytest.raises(LocalProtocolError, match="max_connections_per_origin"):
         ConnectionPool(max_connections_per_origin=0)
+
+
+@trio_test
+async def test_by_default_every_connection_of_a_full_origin_is_kept_idle() -> None:
+    async with serve(ok) as srv, ConnectionPool(max_connections_per_origin=10) as pool:
+        streams = [await pool.open(req(srv.url(f"/{i}"))) for i in range(10)]
+        for s in streams:
+            await s.read_all(100)
+        again = [await pool.open(req(srv.url(f"/again{i}"))) for i in range(10)]
+        for s in again:
+            await s.aclose()
+        stats = pool.statistics()
+    assert stats.connections_opened == 10
