@@ -15,7 +15,7 @@ from typing import Final, Generic, TypeVar
 
 __all__ = ["MAX_CACHED_BYTES", "MAX_CACHED_ENTRIES", "RecentCache"]
 
-#: Bytes one cache holds (config blobs, tag lists: each kind has its own cache).
+#: Bytes one cache holds (verified config blobs).
 MAX_CACHED_BYTES: Final = 16 * 1024 * 1024
 #: Entries one cache holds.
 MAX_CACHED_ENTRIES: Final = 512

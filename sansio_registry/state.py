@@ -7,15 +7,11 @@ session) can import it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
 
 from sansio_registry.auth import Challenge, TokenCache
 from sansio_registry.recent_cache import RecentCache
 
-__all__ = ["TAG_LIST_LIFETIME", "PingResult", "RegistryState"]
-
-#: Seconds a repository's tag list is reused (tags move; a batch inspect asks for it once).
-TAG_LIST_LIFETIME: Final = 10.0
+__all__ = ["PingResult", "RegistryState"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +33,16 @@ class RegistryState:
     flow of one client, so a batch of flows (``inspect`` of 200 images) reuses it with any
     driver, and the core alone decides what is safe to reuse. Config blobs are addressed by
     their digest, hence immutable: kept once their digest was checked, keyed by registry
-    host and repository too, so one repository's access never answers for another's. Tag
-    lists change, so they are kept :data:`TAG_LIST_LIFETIME` seconds of the flows' clock.
-    Both caches are bounded (``recent_cache.MAX_CACHED_ENTRIES``, ``MAX_CACHED_BYTES``).
+    host and repository too, so one repository's access never answers for another's. Only
+    verified data is kept: tag lists (no digest, and tags move) are not, though identical
+    listings in flight at once share one answer (``Request.coalesce_key``). The cache is
+    bounded (``recent_cache.MAX_CACHED_ENTRIES``, ``MAX_CACHED_BYTES``).
     """
 
     tokens: TokenCache = field(default_factory=TokenCache)
     pings: dict[tuple[str, bool], PingResult] = field(default_factory=dict)
     #: Verified small blobs (configs) by (host, repository, digest).
     blobs: RecentCache[bytes] = field(default_factory=RecentCache)
-    #: Tag lists by (host, repository, insecure, credentials), for ``TAG_LIST_LIFETIME``.
-    tag_lists: RecentCache[tuple[str, ...]] = field(default_factory=RecentCache)
     #: The latest driver time the flows of this state have seen (never goes back); token
     #: expiry is judged by it. Drivers do not write it: :meth:`observe` is the flows' clock.
     now: float = 0.0

@@ -30,7 +30,7 @@ from sansio_registry.json_decode import decode_json
 from sansio_registry.reference import ImageRef
 from sansio_registry.response_errors import simple_error
 from sansio_registry.retry import parse_link_next
-from sansio_registry.state import TAG_LIST_LIFETIME, RegistryState
+from sansio_registry.state import RegistryState
 
 __all__ = ["MAX_TAG_LIST_BYTES", "MAX_TAG_PAGES", "list_tags", "tags_at"]
 
@@ -92,14 +92,9 @@ def _repository_tags(
         endpoint = repository.endpoint
     else:
         endpoint = direct_endpoint(config, repository, actions="pull")
-    key = (endpoint.host, endpoint.repository, endpoint.insecure, endpoint.credentials)
-    known = state.tag_lists.get(key, now=state.now)
-    if known is not None:
-        return known
-    tags = tuple((yield from tags_at(endpoint, state, coalesce=True)))
-    size = sum(len(tag) for tag in tags)
-    state.tag_lists.put(key, tags, size=size, now=state.now, lifetime=TAG_LIST_LIFETIME)
-    return tags
+    # Not kept afterwards: a tag list has no digest to check it by, and tags move. Identical
+    # listings in flight at once (a batch inspect) may share their pages.
+    return tuple((yield from tags_at(endpoint, state, coalesce=True)))
 
 
 def list_tags(
