@@ -82,70 +82,152 @@ Requests with a ``coalesce_key`` (pings, token fetches) may be single-flighted: 
 concurrent requests share one exchange and its immutable ``Response``. This is optional.
 """
 
-from sansio_registry.auth import Credentials, TokenCache
-from sansio_registry.client_config import ClientConfig
-from sansio_registry.config.registries_conf import RegistriesConf
-from sansio_registry.digest import Digest, DigestVerifier, ManifestDigestError, manifest_digest
-from sansio_registry.errors import (
-    BlobUnknown,
-    BodyTooLarge,
-    ConfigError,
-    CredentialHelperError,
-    Denied,
-    DigestMismatch,
-    ErrorDetail,
-    IntegrityError,
-    InvalidReference,
-    LocalProtocolError,
-    ManifestUnknown,
-    NameUnknown,
-    NotFound,
-    ProxyError,
-    RegistryBlocked,
-    RegistryClientError,
-    RegistryResponseError,
-    RemoteProtocolError,
-    ServerError,
-    SizeMismatch,
-    SourceFailure,
-    TooManyRequests,
-    TransportError,
-    Unauthorized,
-    Unsupported,
-)
-from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep
-from sansio_registry.flows.blob import (
-    BlobDownload,
-    ExternalBlobUnavailable,
-    NoConfigBlob,
-    get_config,
-    get_config_blob,
-    open_blob,
-)
-from sansio_registry.flows.delete import (
-    Deletion,
-    DeletionPlan,
-    SignatureStorageReadOnly,
-    delete_image,
-    plan_deletion,
-)
-from sansio_registry.flows.manifest import (
-    ImageSource,
-    Manifest,
-    get_instance_manifest,
-    get_manifest,
-    open_image,
-    resolve_image,
-)
-from sansio_registry.flows.signatures import TooManySignatures, list_signatures
-from sansio_registry.flows.tags import list_tags
-from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead
-from sansio_registry.platform import NoMatchingPlatform, WantedPlatform
-from sansio_registry.reference import ImageRef
-from sansio_registry.retry_policy import RetryPolicy
-from sansio_registry.session import RegistrySession
-from sansio_registry.signature import Signature, SimpleSigningClaims
-from sansio_registry.state import RegistryState
+import typing
+
+from sansio_registry.lazy_exports import lazy_exports as _lazy_exports
+
+if typing.TYPE_CHECKING:
+    from sansio_registry.auth import Credentials, TokenCache
+    from sansio_registry.client_config import ClientConfig
+    from sansio_registry.config.registries_conf import RegistriesConf
+    from sansio_registry.digest import Digest, DigestVerifier, ManifestDigestError, manifest_digest
+    from sansio_registry.errors import (
+        BlobUnknown,
+        BodyTooLarge,
+        ConfigError,
+        CredentialHelperError,
+        Denied,
+        DigestMismatch,
+        ErrorDetail,
+        IntegrityError,
+        InvalidReference,
+        LocalProtocolError,
+        ManifestUnknown,
+        NameUnknown,
+        NotFound,
+        ProxyError,
+        RegistryBlocked,
+        RegistryClientError,
+        RegistryResponseError,
+        RemoteProtocolError,
+        ServerError,
+        SizeMismatch,
+        SourceFailure,
+        TooManyRequests,
+        TransportError,
+        Unauthorized,
+        Unsupported,
+    )
+    from sansio_registry.flow import Done, Fetch, Flow, FlowState, Open, Sleep
+    from sansio_registry.flows.blob import (
+        BlobDownload,
+        ExternalBlobUnavailable,
+        NoConfigBlob,
+        get_config,
+        get_config_blob,
+        open_blob,
+    )
+    from sansio_registry.flows.delete import (
+        Deletion,
+        DeletionPlan,
+        SignatureStorageReadOnly,
+        delete_image,
+        plan_deletion,
+    )
+    from sansio_registry.flows.manifest import (
+        ImageSource,
+        Manifest,
+        get_instance_manifest,
+        get_manifest,
+        open_image,
+        resolve_image,
+    )
+    from sansio_registry.flows.signatures import TooManySignatures, list_signatures
+    from sansio_registry.flows.tags import list_tags
+    from sansio_registry.http import Headers, Origin, Request, Response, ResponseHead
+    from sansio_registry.platform import NoMatchingPlatform, WantedPlatform
+    from sansio_registry.reference import ImageRef
+    from sansio_registry.retry_policy import RetryPolicy
+    from sansio_registry.session import RegistrySession
+    from sansio_registry.signature import Signature, SimpleSigningClaims
+    from sansio_registry.state import RegistryState
+
+# Public name -> the module defining it. Imported on first use (PEP 562), so a program that
+# needs three of these names does not pay for importing every module of the package.
+_EXPORTS: dict[str, str] = {
+    "Credentials": "sansio_registry.auth",
+    "TokenCache": "sansio_registry.auth",
+    "ClientConfig": "sansio_registry.client_config",
+    "RegistriesConf": "sansio_registry.config.registries_conf",
+    "Digest": "sansio_registry.digest",
+    "DigestVerifier": "sansio_registry.digest",
+    "ManifestDigestError": "sansio_registry.digest",
+    "manifest_digest": "sansio_registry.digest",
+    "BlobUnknown": "sansio_registry.errors",
+    "BodyTooLarge": "sansio_registry.errors",
+    "ConfigError": "sansio_registry.errors",
+    "CredentialHelperError": "sansio_registry.errors",
+    "Denied": "sansio_registry.errors",
+    "DigestMismatch": "sansio_registry.errors",
+    "ErrorDetail": "sansio_registry.errors",
+    "IntegrityError": "sansio_registry.errors",
+    "InvalidReference": "sansio_registry.errors",
+    "LocalProtocolError": "sansio_registry.errors",
+    "ManifestUnknown": "sansio_registry.errors",
+    "NameUnknown": "sansio_registry.errors",
+    "NotFound": "sansio_registry.errors",
+    "ProxyError": "sansio_registry.errors",
+    "RegistryBlocked": "sansio_registry.errors",
+    "RegistryClientError": "sansio_registry.errors",
+    "RegistryResponseError": "sansio_registry.errors",
+    "RemoteProtocolError": "sansio_registry.errors",
+    "ServerError": "sansio_registry.errors",
+    "SizeMismatch": "sansio_registry.errors",
+    "SourceFailure": "sansio_registry.errors",
+    "TooManyRequests": "sansio_registry.errors",
+    "TransportError": "sansio_registry.errors",
+    "Unauthorized": "sansio_registry.errors",
+    "Unsupported": "sansio_registry.errors",
+    "Done": "sansio_registry.flow",
+    "Fetch": "sansio_registry.flow",
+    "Flow": "sansio_registry.flow",
+    "FlowState": "sansio_registry.flow",
+    "Open": "sansio_registry.flow",
+    "Sleep": "sansio_registry.flow",
+    "BlobDownload": "sansio_registry.flows.blob",
+    "ExternalBlobUnavailable": "sansio_registry.flows.blob",
+    "NoConfigBlob": "sansio_registry.flows.blob",
+    "get_config": "sansio_registry.flows.blob",
+    "get_config_blob": "sansio_registry.flows.blob",
+    "open_blob": "sansio_registry.flows.blob",
+    "Deletion": "sansio_registry.flows.delete",
+    "DeletionPlan": "sansio_registry.flows.delete",
+    "SignatureStorageReadOnly": "sansio_registry.flows.delete",
+    "delete_image": "sansio_registry.flows.delete",
+    "plan_deletion": "sansio_registry.flows.delete",
+    "ImageSource": "sansio_registry.flows.manifest",
+    "Manifest": "sansio_registry.flows.manifest",
+    "get_instance_manifest": "sansio_registry.flows.manifest",
+    "get_manifest": "sansio_registry.flows.manifest",
+    "open_image": "sansio_registry.flows.manifest",
+    "resolve_image": "sansio_registry.flows.manifest",
+    "TooManySignatures": "sansio_registry.flows.signatures",
+    "list_signatures": "sansio_registry.flows.signatures",
+    "list_tags": "sansio_registry.flows.tags",
+    "Headers": "sansio_registry.http",
+    "Origin": "sansio_registry.http",
+    "Request": "sansio_registry.http",
+    "Response": "sansio_registry.http",
+    "ResponseHead": "sansio_registry.http",
+    "NoMatchingPlatform": "sansio_registry.platform",
+    "WantedPlatform": "sansio_registry.platform",
+    "ImageRef": "sansio_registry.reference",
+    "RetryPolicy": "sansio_registry.retry_policy",
+    "RegistrySession": "sansio_registry.session",
+    "Signature": "sansio_registry.signature",
+    "SimpleSigningClaims": "sansio_registry.signature",
+    "RegistryState": "sansio_registry.state",
+}
 
 __all__ = [
     # the session and its inputs
@@ -226,3 +308,6 @@ __all__ = [
     "TooManyRequests",
     "ServerError",
 ]
+
+
+__getattr__, __dir__ = _lazy_exports(globals(), _EXPORTS, __all__)

@@ -291,7 +291,8 @@ class Request:
     # Not in repr: an OAuth2 token request's body carries the refresh token.
     body: bytes = field(default=b"", repr=False)
     max_body: int = MAX_ERROR_BODY
-    coalesce_key: Hashable | None = None
+    # Not in repr: a registry request's key holds its headers, Authorization included.
+    coalesce_key: Hashable | None = field(default=None, repr=False)
     tls_verify: bool = True
     idempotent: bool | None = None
 

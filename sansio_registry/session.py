@@ -15,12 +15,12 @@ implementation; they stay public for callers that keep their own state.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sansio_registry.client_config import DEFAULT_USER_AGENT, ClientConfig
 from sansio_registry.digest import Digest
 from sansio_registry.flow import Flow
 from sansio_registry.flows.blob import BlobDownload, get_config, get_config_blob, open_blob
-from sansio_registry.flows.delete import Deletion, DeletionPlan, delete_image, plan_deletion
 from sansio_registry.flows.manifest import (
     ImageSource,
     Manifest,
@@ -29,11 +29,14 @@ from sansio_registry.flows.manifest import (
     open_image,
     resolve_image,
 )
-from sansio_registry.flows.signatures import list_signatures
 from sansio_registry.flows.tags import list_tags
 from sansio_registry.reference import ImageRef
-from sansio_registry.signature import Signature
 from sansio_registry.state import RegistryState
+
+if TYPE_CHECKING:
+    # Deletion and signatures load when first asked for: an inspect never pays for them.
+    from sansio_registry.flows.delete import Deletion, DeletionPlan
+    from sansio_registry.signature import Signature
 
 # ClientConfig, RegistryState and DEFAULT_USER_AGENT are importable from this module too.
 __all__ = ["DEFAULT_USER_AGENT", "ClientConfig", "RegistrySession", "RegistryState"]
@@ -95,6 +98,8 @@ class RegistrySession:
         self, source: ImageSource, instance: Digest | None = None
     ) -> Flow[tuple[Signature, ...]]:
         """Every signature of the opened image (or of its ``instance``), with its source."""
+        from sansio_registry.flows.signatures import list_signatures
+
         return list_signatures(source, config=self.config, state=self.state, instance=instance)
 
     def list_tags(self, repository: ImageRef | ImageSource) -> Flow[tuple[str, ...]]:
@@ -103,10 +108,14 @@ class RegistrySession:
 
     def plan_deletion(self, ref: ImageRef) -> Flow[DeletionPlan]:
         """The dry run of :meth:`delete_image`: digest, tags on it, signatures."""
+        from sansio_registry.flows.delete import plan_deletion
+
         return plan_deletion(ref, config=self.config, state=self.state)
 
     def delete_image(self, ref: ImageRef) -> Flow[Deletion]:
         """Delete the manifest ``ref`` resolves to and its lookaside signatures."""
+        from sansio_registry.flows.delete import delete_image
+
         return delete_image(ref, config=self.config, state=self.state)
 
     def __repr__(self) -> str:

@@ -14,27 +14,30 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
-from typing import TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from sansio_registry.client_config import ClientConfig
 from sansio_registry.digest import Digest
 from sansio_registry.errors import LocalProtocolError
 from sansio_registry.flow import Flow
 from sansio_registry.flows.blob import BlobDownload
-from sansio_registry.flows.delete import Deletion, DeletionPlan
 from sansio_registry.flows.manifest import ImageSource, Manifest
 from sansio_registry.reference import ImageRef
 from sansio_registry.session import RegistrySession
-from sansio_registry.signature import Signature
 from sansio_registry.state import RegistryState
 from trio_backend.blob import BlobStream
 from trio_backend.credential_helpers import CredentialHelpers
 from trio_backend.driver import AsyncBody, Coalescer, drive, drive_streamed
-from trio_backend.pool import ConnectionPool, PoolStatistics
+from trio_backend.pool import DEFAULT_CONNECTIONS_PER_ORIGIN, ConnectionPool, PoolStatistics
 from trio_backend.proxy import ProxySettings
 from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
 from trio_backend.trace import ExchangeTrace, TracingTransport
+
+if TYPE_CHECKING:
+    # Loaded by the session when first used: an inspect never imports deletion or signatures.
+    from sansio_registry.flows.delete import Deletion, DeletionPlan
+    from sansio_registry.signature import Signature
 
 __all__ = ["Image", "RegistryClient", "open_client"]
 
@@ -258,7 +261,7 @@ async def open_client(
     helpers: CredentialHelpers | None = None,
     timeouts: Timeouts | None = None,
     proxies: ProxySettings | None = None,
-    max_connections_per_origin: int = 8,
+    max_connections_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
 ) -> AsyncIterator[RegistryClient]:
     """Open a client; its connections are closed when the block ends.
 
@@ -268,7 +271,9 @@ async def open_client(
     ``timeouts`` bounds each single wait (default: :class:`Timeouts`); ``proxies`` says
     which proxy each registry goes through (default: ``HTTPS_PROXY``, ``HTTP_PROXY`` and
     ``NO_PROXY`` from the environment, as Go reads them; ``ProxySettings()`` for none);
-    ``max_connections_per_origin`` bounds the exchanges in flight to one registry (more wait).
+    ``max_connections_per_origin`` caps the requests in flight to one registry host (more
+    wait their turn), so a batch of thousands of images neither opens thousands of
+    connections nor trips the registry's rate limits.
     """
     async with ConnectionPool(
         tls=tls or TLSConfig(),

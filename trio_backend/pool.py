@@ -10,6 +10,11 @@ keep-alive connection) is retried once, on a fresh connection, whatever the meth
 server closed it without reading the request (RFC 9112 §9.3.1), so nothing was acted on.
 Idle connections older than ``Timeouts.idle_connection`` are closed instead of reused.
 
+At most ``max_connections_per_origin`` exchanges run per origin at once (a request holds its
+slot from sending until its body is read or discarded); further requests wait in a FIFO queue,
+and a cancelled waiter simply leaves it. A batch of thousands of references thus opens a
+handful of connections per registry instead of one per task, and stays under rate limits.
+
 Proxies (:mod:`trio_backend.proxy`) are chosen per origin as Go's ``ProxyFromEnvironment``
 does: an https origin is reached through a ``CONNECT`` tunnel with TLS end to end under the
 registry's own name, a plain-http origin with absolute-form requests to the proxy. The
@@ -41,6 +46,9 @@ __all__ = [
     "StreamedResponse",
 ]
 
+#: Exchanges in flight per origin unless the caller says otherwise (each needs one connection).
+DEFAULT_CONNECTIONS_PER_ORIGIN: Final = 16
+
 # RFC 9110 §8.6: a user agent should send Content-Length for these even when the body is empty.
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
@@ -55,6 +63,7 @@ class PoolStatistics:
         connections_opened: TCP (and TLS) connections established so far.
         requests_sent: request messages written (a retried request counts twice).
         retries: requests re-sent after a stale keep-alive connection.
+        waiting: requests queued for a free slot of their origin.
     """
 
     idle: tuple[tuple[Origin, int], ...]
@@ -62,6 +71,7 @@ class PoolStatistics:
     connections_opened: int
     requests_sent: int
     retries: int
+    waiting: int = 0
 
     def idle_for(self, origin: Origin) -> int:
         """Idle connections kept for ``origin``."""
@@ -101,11 +111,10 @@ class ConnectionPool:
 
     Args:
         tls: TLS settings per host (verification on by default).
-        max_per_origin: most idle connections kept per origin; more are closed when released.
-        max_connections_per_origin: most exchanges in flight per origin at once (so at most
-            that many connections to it): more requests wait their turn, so a batch of
-            thousands of references neither opens thousands of connections nor floods a
-            registry's rate limit.
+        max_per_origin: most idle connections kept per origin; more are closed when released
+            (default: ``max_connections_per_origin``, so a full batch reuses every one).
+        max_connections_per_origin: most exchanges (hence connections) in flight per origin;
+            further requests queue, first come first served, until one is released.
         user_agent: sent as ``User-Agent`` when a request carries none.
         timeouts: the deadline of each wait (connect, TLS handshake, response head, idle
             reads, idle pooled connections). A dead mirror then fails as a TransportError and
@@ -118,20 +127,21 @@ class ConnectionPool:
         self,
         *,
         tls: TLSConfig | None = None,
-        max_per_origin: int = 8,
-        max_connections_per_origin: int = 8,
+        max_per_origin: int | None = None,
+        max_connections_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
         user_agent: str | None = None,
         timeouts: Timeouts | None = None,
         proxies: ProxySettings | None = None,
     ) -> None:
-        if max_per_origin < 0:
+        if max_per_origin is not None and max_per_origin < 0:
             raise LocalProtocolError("max_per_origin must not be negative")
         if max_connections_per_origin < 1:
             raise LocalProtocolError("max_connections_per_origin must be at least 1")
-        self._max_connections = max_connections_per_origin
+        self._max_in_flight = max_connections_per_origin
+        # One FIFO semaphore per origin seen (trio's ParkingLot queue; cancellation-safe).
         self._slots: dict[Origin, trio.Semaphore] = {}
         self._tls = tls if tls is not None else TLSConfig()
-        self._max_idle = max_per_origin
+        self._max_idle = max_connections_per_origin if max_per_origin is None else max_per_origin
         self._user_agent = user_agent
         self.timeouts = timeouts if timeouts is not None else Timeouts()
         self.proxies = proxies if proxies is not None else ProxySettings.from_environment()
@@ -175,6 +185,7 @@ class ConnectionPool:
             connections_opened=self._opened,
             requests_sent=self._sent,
             retries=self._retries,
+            waiting=sum(slot.statistics().tasks_waiting for slot in self._slots.values()),
         )
 
     async def fetch(self, request: Request) -> Response:
@@ -206,23 +217,31 @@ class ConnectionPool:
         a trio ``AsyncResource``). The connection
         returns to the pool only if the body is read to its end.
 
+        Waits first for one of the origin's ``max_connections_per_origin`` slots; the slot
+        is given back when the body is read to its end or the response is closed.
+
         Raises:
             TransportError: connecting, TLS, sending or receiving the head failed.
         """
         if self._closed:
             raise LocalProtocolError("the connection pool is closed")
-        origin = request.origin
-        slot = self._slots.get(origin)
-        if slot is None:
-            slot = self._slots[origin] = trio.Semaphore(self._max_connections)
-        await slot.acquire()  # released with the connection (_release/_forget) or below
+        slot = self._slot_for(request.origin)
+        await slot.acquire()
         try:
-            return await self._open_in_slot(request, origin)
+            return await self._exchange(request)
         except BaseException:
             slot.release()
             raise
 
-    async def _open_in_slot(self, request: Request, origin: Origin) -> StreamedResponse:
+    def _slot_for(self, origin: Origin) -> trio.Semaphore:
+        slot = self._slots.get(origin)
+        if slot is None:
+            slot = self._slots[origin] = trio.Semaphore(self._max_in_flight)
+        return slot
+
+    async def _exchange(self, request: Request) -> StreamedResponse:
+        """Send ``request`` on a pooled or new connection (the caller holds a slot)."""
+        origin = request.origin
         headers = self._headers_for(request, origin)
         retried = False
         while True:

@@ -304,13 +304,19 @@ def open_blob(
 def _get_small_blob(
     source: ImageSource, state: RegistryState, digest: Digest, size: int | None
 ) -> Steps[bytes]:
-    path = f"/v2/{source.endpoint.repository}/blobs/{digest}"
-    response = yield from send(source.endpoint, state, path, max_body=MAX_CONFIG_BODY)
+    endpoint = source.endpoint
+    key = (endpoint.host, endpoint.repository, digest)
+    known = state.blobs.get(key, now=state.now)
+    if known is not None and (size is None or size == len(known)):
+        return known
+    path = f"/v2/{endpoint.repository}/blobs/{digest}"
+    response = yield from send(endpoint, state, path, max_body=MAX_CONFIG_BODY, coalesce=True)
     if response.status != 200:
         raise simple_error(response, method="GET", url=path, context="Error fetching blob")
     verifier = DigestVerifier(digest, size, what=f"blob {digest}")
     verifier.update(response.body)
     verifier.finish()
+    state.blobs.put(key, response.body, size=len(response.body), now=state.now)
     return response.body
 
 

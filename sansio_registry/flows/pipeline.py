@@ -112,9 +112,18 @@ def send(
     method: str = "GET",
     headers: Sequence[tuple[str, str]] = (),
     max_body: int,
+    coalesce: bool = False,
 ) -> Steps[Response]:
-    """Sub-flow: an authenticated registry request to ``path`` (``/v2/...``), buffered."""
-    return (yield from _send(endpoint, state, path, method, headers, max_body, exchange=fetch))
+    """Sub-flow: an authenticated registry request to ``path`` (``/v2/...``), buffered.
+
+    ``coalesce`` marks a request whose answer identical concurrent requests (same URL and
+    headers, so the same credentials) may share: blobs by digest, tag-list pages.
+    """
+    return (
+        yield from _send(
+            endpoint, state, path, method, headers, max_body, exchange=fetch, coalesce=coalesce
+        )
+    )
 
 
 def send_streamed(
@@ -142,6 +151,7 @@ def _send(
     max_body: int,
     *,
     exchange: Exchange[R],
+    coalesce: bool = False,
 ) -> Steps[R]:
     pinged = yield from ensure_ping(endpoint, state)
     creds = endpoint.credentials or Credentials()
@@ -169,6 +179,7 @@ def _send(
             headers=Headers(tuple(lines)),
             max_body=max_body,
             tls_verify=not endpoint.insecure,
+            coalesce_key=(method, url, tuple(lines), max_body) if coalesce else None,
         )
         response = yield from retrying(request, exchange, endpoint.retry, endpoint.policy)
         bearer = authorization is not None and authorization.startswith("Bearer ")

@@ -46,8 +46,13 @@ class _TagList(msgspec.Struct, frozen=True):
 _decode_tags: Final = msgspec.json.Decoder(_TagList)
 
 
-def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
-    """Sub-flow: every tag of the endpoint's repository, pages followed."""
+def tags_at(
+    endpoint: Endpoint, state: RegistryState, *, coalesce: bool = False
+) -> Steps[list[str]]:
+    """Sub-flow: every tag of the endpoint's repository, pages followed.
+
+    ``coalesce``: identical page requests in flight at once may share one answer.
+    """
     path: str | None = f"/v2/{endpoint.repository}/tags/list"
     tags: list[str] = []
     asked: set[str] = set()
@@ -58,7 +63,9 @@ def tags_at(endpoint: Endpoint, state: RegistryState) -> Steps[list[str]]:
         if path in asked:
             raise RemoteProtocolError(f"tags list pages loop: {path} was already asked")
         asked.add(path)
-        response = yield from send(endpoint, state, path, max_body=MAX_MANIFEST_BODY)
+        response = yield from send(
+            endpoint, state, path, max_body=MAX_MANIFEST_BODY, coalesce=coalesce
+        )
         if response.status != 200:
             raise simple_error(response, method="GET", url=path, context="fetching tags list")
         try:
@@ -85,7 +92,9 @@ def _repository_tags(
         endpoint = repository.endpoint
     else:
         endpoint = direct_endpoint(config, repository, actions="pull")
-    return tuple((yield from tags_at(endpoint, state)))
+    # Not kept afterwards: a tag list has no digest to check it by, and tags move. Identical
+    # listings in flight at once (a batch inspect) may share their pages.
+    return tuple((yield from tags_at(endpoint, state, coalesce=True)))
 
 
 def list_tags(

@@ -6,6 +6,7 @@ import tracemalloc
 
 import pytest
 import trio
+import trio.testing
 
 from sansio_registry.errors import LocalProtocolError, TransportError
 from sansio_registry.http import Headers, Origin, Request
@@ -427,50 +428,111 @@ def test_timeouts_must_be_positive(field: str) -> None:
         Timeouts(**{field: 0.0})
 
 
-async def slow_ok(ex: Exchange) -> None:
-    await trio.sleep(0.05)
-    await ex.respond(200, body=b"ok")
+# --- admission per origin ----------------------------------------------------------------
 
 
 @trio_test
-async def test_exchanges_in_flight_per_origin_are_limited() -> None:
-    """50 concurrent requests to one origin use at most 4 connections, and all complete."""
-    async with serve(slow_ok) as srv, ConnectionPool(max_connections_per_origin=4) as pool:
-        most = 0
+async def test_concurrent_requests_never_exceed_the_connections_per_origin() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def slow(ex: Exchange) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await trio.sleep(0.01)
+        in_flight -= 1
+        await ok(ex)
+
+    bodies: list[bytes] = []
+    async with (
+        serve(slow) as srv,
+        ConnectionPool(max_per_origin=8, max_connections_per_origin=3) as pool,
+    ):
 
         async def one(i: int) -> None:
-            await pool.fetch(req(srv.url(f"/{i}")))
+            bodies.append((await pool.fetch(req(srv.url(f"/{i}")))).body)
 
-        async def watch() -> None:
-            nonlocal most
-            while True:
-                most = max(most, pool.statistics().active)
-                await trio.sleep(0.005)
+        async with trio.open_nursery() as nursery:
+            for i in range(40):
+                nursery.start_soon(one, i)
+        stats = pool.statistics()
+    assert sorted(bodies) == sorted(f"ok:/{i}".encode() for i in range(40))
+    assert peak == 3
+    assert srv.connections_opened == 3
+    assert stats.connections_opened == 3
+    assert stats.waiting == 0
 
-        async with trio.open_nursery() as outer:
-            outer.start_soon(watch)
-            async with trio.open_nursery() as nursery:
-                for i in range(50):
-                    nursery.start_soon(one, i)
-            outer.cancel_scope.cancel()
-    assert len(srv.requests) == 50
-    assert srv.connections_opened <= 4
-    assert 1 <= most <= 4
+
+@trio_test
+async def test_a_held_stream_keeps_its_slot_until_closed() -> None:
+    async with serve(ok) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        first = await pool.open(req(srv.url("/1")))
+        with trio.move_on_after(0.2) as scope:
+            await pool.fetch(req(srv.url("/2")))
+        assert scope.cancelled_caught
+        await first.aclose()
+        resp = await pool.fetch(req(srv.url("/3")))
+    assert resp.body == b"ok:/3"
+    assert [r.target for r in srv.requests] == ["/1", "/3"]
 
 
 @trio_test
 async def test_a_cancelled_waiter_leaves_the_queue() -> None:
-    async with serve(slow_ok) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+    async with serve(ok) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        first = await pool.open(req(srv.url("/held")))
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(pool.fetch, req(srv.url("/first")))
-            await trio.sleep(0.01)  # /first holds the only slot
-            with trio.move_on_after(0.01):
-                await pool.fetch(req(srv.url("/given-up")))  # waits, then is cancelled
-        resp = await pool.fetch(req(srv.url("/after")))  # the slot came back
-    assert resp.status == 200
-    assert [r.target for r in srv.requests] == ["/first", "/after"]
+            waiter = trio.CancelScope()
+
+            async def wait_in_line() -> None:
+                with waiter:
+                    await pool.fetch(req(srv.url("/cancelled")))
+
+            nursery.start_soon(wait_in_line)
+            await trio.testing.wait_all_tasks_blocked()
+            assert pool.statistics().waiting == 1
+            waiter.cancel()
+        assert pool.statistics().waiting == 0
+        assert await first.read_all(100) == b"ok:/held"
+        resp = await pool.fetch(req(srv.url("/next")))
+    assert resp.body == b"ok:/next"
+    assert [r.target for r in srv.requests] == ["/held", "/next"]
 
 
-def test_a_connection_limit_below_one_is_refused() -> None:
-    with pytest.raises(LocalProtocolError, match="at least 1"):
+@trio_test
+async def test_other_origins_are_not_held_up_by_a_full_one() -> None:
+    async with serve(ok) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        held = await pool.open(req(f"http://127.0.0.1:{srv.port}/held"))
+        resp = await pool.fetch(req(f"http://localhost:{srv.port}/other"))
+        await held.aclose()
+    assert resp.body == b"ok:/other"
+
+
+@trio_test
+async def test_a_failed_request_gives_its_slot_back() -> None:
+    async def drop(ex: Exchange) -> None:
+        await ex.close()
+
+    async with serve(drop) as srv, ConnectionPool(max_connections_per_origin=1) as pool:
+        for _ in range(3):
+            with pytest.raises(TransportError):
+                await pool.fetch(req(srv.url()))
+        assert pool.statistics().waiting == 0
+
+
+def test_zero_connections_per_origin_is_refused() -> None:
+    with pytest.raises(LocalProtocolError, match="max_connections_per_origin"):
         ConnectionPool(max_connections_per_origin=0)
+
+
+@trio_test
+async def test_by_default_every_connection_of_a_full_origin_is_kept_idle() -> None:
+    async with serve(ok) as srv, ConnectionPool(max_connections_per_origin=10) as pool:
+        streams = [await pool.open(req(srv.url(f"/{i}"))) for i in range(10)]
+        for s in streams:
+            await s.read_all(100)
+        again = [await pool.open(req(srv.url(f"/again{i}"))) for i in range(10)]
+        for s in again:
+            await s.aclose()
+        stats = pool.statistics()
+    assert stats.connections_opened == 10

@@ -5,8 +5,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
 import types
 import typing
+
+import pytest
 
 import sansio_registry
 import trio_backend
@@ -14,10 +18,11 @@ from sansio_registry.flow import Flow
 
 
 def _public(module: types.ModuleType) -> set[str]:
+    """Public names ``dir()`` shows (exports are imported lazily: ``vars()`` lacks them)."""
     return {
         name
-        for name, value in vars(module).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(module)
+        if not name.startswith("_") and not isinstance(getattr(module, name), types.ModuleType)
     }
 
 
@@ -28,6 +33,38 @@ def test_core_all_matches_public_names() -> None:
 
 def test_backend_all_matches_public_names() -> None:
     assert set(trio_backend.__all__) == _public(trio_backend)
+
+
+@pytest.mark.parametrize("package", ["sansio_registry", "trio_backend"])
+def test_every_exported_name_imports_in_a_fresh_interpreter(package: str) -> None:
+    """``from package import name`` works for each name of ``__all__`` (lazy exports)."""
+    program = (
+        f"import {package}\n"
+        f"for name in {package}.__all__:\n"
+        f"    exec(f'from {package} import {{name}}')\n"
+        f"print(len({package}.__all__))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert int(done.stdout) == len(importlib.import_module(package).__all__)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        sansio_registry.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_importing_the_core_imports_no_operation_module() -> None:
+    """The package's own import is lean: modules load when a name from them is used."""
+    program = (
+        "import sys, sansio_registry\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sansio_registry.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "['sansio_registry.lazy_exports']"
 
 
 def test_every_error_is_a_registry_client_error() -> None:
@@ -93,3 +130,15 @@ def test_the_session_offers_every_exported_operation() -> None:
         is Flow
     }
     assert operations <= set(dir(sansio_registry.RegistrySession))
+
+
+def test_the_client_imports_no_deletion_or_signature_module() -> None:
+    """Inspecting needs neither: they load on the first deletion or signature call."""
+    program = "import sys, trio_backend.client\nprint(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert "trio_backend.client" in loaded
+    unused = {"sansio_registry.flows.delete", "sansio_registry.flows.signatures"}
+    assert loaded.isdisjoint({*unused, "sansio_registry.signature"})
