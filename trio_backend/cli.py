@@ -10,7 +10,6 @@ the ``--*-timeout`` flags (:class:`~trio_backend.timeouts.Timeouts`).
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
 import math
@@ -20,32 +19,31 @@ import signal
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
 from sansio_registry.auth import Credentials
 from sansio_registry.client_config import ClientConfig
-from sansio_registry.digest import manifest_digest
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.flows.blob import NoConfigBlob
-from sansio_registry.flows.delete import DeletionPlan
 from sansio_registry.reference import ImageRef
 from sansio_registry.retry_policy import RetryPolicy
 from trio_backend.client import RegistryClient, open_client
 from trio_backend.groups import sole_exception
 from trio_backend.image_dir import DestinationError, local_errors
-from trio_backend.pull import PullResult, progress_stream, pull_image
 from trio_backend.summary import inspect_summary
 from trio_backend.system_config import LoadedConfig, host_platform, load_config
 from trio_backend.timeouts import Timeouts
 from trio_backend.tls import TLSConfig
+
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs
+    from sansio_registry.flows.delete import DeletionPlan
+    from trio_backend.pull import PullResult
 
 __all__ = ["main"]
 
@@ -229,6 +227,10 @@ def _retry_delay(text: str) -> float:
 
 def package_version() -> str:
     """The installed distribution's version; a source checkout's ``pyproject.toml`` otherwise."""
+    # Imported here: only --version needs them, and they cost start-up time.
+    import tomllib
+    from importlib import metadata
+
     try:
         return metadata.version(PROG)
     except metadata.PackageNotFoundError:
@@ -385,6 +387,8 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
     if not sep:
         if not sys.stdin.isatty():
             raise UsageError("--creds USER without a password needs a terminal to ask for it")
+        import getpass  # only an interactive password prompt needs it
+
         password = getpass.getpass("Password: ")
     return Credentials(username=user, password=password)
 
@@ -485,10 +489,14 @@ def _manifest_digest(args: argparse.Namespace) -> None:
         raw = Path(args.file).read_bytes()
     except OSError as exc:
         raise CommandError(f"reading {args.file}: {exc.strerror or exc}") from None
+    from sansio_registry.digest import manifest_digest  # this command only
+
     sys.stdout.write(f"{manifest_digest(raw)}\n")
 
 
 async def _pull(args: argparse.Namespace, settings: _Settings) -> None:
+    from trio_backend.pull import progress_stream, pull_image  # this command only
+
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     ref = _parse_ref(args.ref)
