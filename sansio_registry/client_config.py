@@ -12,7 +12,12 @@ from types import MappingProxyType
 from typing import Final
 
 from sansio_registry.auth import Credentials
-from sansio_registry.config.auth_json import AuthFile, CredentialSearch, search_credentials
+from sansio_registry.config.auth_json import (
+    AuthFile,
+    CredentialSearch,
+    answer_search,
+    search_credentials,
+)
 from sansio_registry.config.credential_helpers import HelperQuery
 from sansio_registry.config.registries_conf import RegistriesConf
 from sansio_registry.config.registries_d import RegistriesD
@@ -81,14 +86,7 @@ class ClientConfig:
             return self.credentials
         if not self.use_auth_files:
             return None
-        search = self.credential_search(physical)
-        try:
-            query = next(search)
-            while True:
-                query = search.send(self.helper_credentials.get(query))
-        except StopIteration as done:
-            found: Credentials | None = done.value
-            return found
+        return answer_search(self.credential_search(physical), self.helper_credentials)
 
     def credential_search(self, physical: ImageRef) -> CredentialSearch:
         """The search for ``physical``'s credentials: registries.conf ``credential-helpers``

@@ -31,6 +31,7 @@ __all__ = [
     "AuthConfigFile",
     "AuthEntry",
     "AuthFile",
+    "answer_search",
     "auth_file_locations",
     "lookup_credentials",
     "parse_auth_file",
@@ -286,10 +287,18 @@ def lookup_credentials(files: Sequence[AuthFile], name: str) -> Credentials | No
     alone) lets the search go on to the next file, as does a file that hands the host to a
     credential helper.
     """
-    search = search_credentials(files, name)
+    return answer_search(search_credentials(files, name), {})
+
+
+def answer_search(
+    search: CredentialSearch, answers: Mapping[HelperQuery, Credentials | None]
+) -> Credentials | None:
+    """Run ``search`` to its end, answering each helper query from ``answers`` (a query with
+    no answer there counts as "nothing stored")."""
     try:
+        query = next(search)
         while True:
-            search.send(None)  # every helper "has nothing"
+            query = search.send(answers.get(query))
     except StopIteration as done:
         result: Credentials | None = done.value
         return result
