@@ -35,6 +35,9 @@ class Spec:
     run: Contender
     base: str | None = None
     details: Callable[[Samples], str] = field(default=lambda _: "")
+    #: The measured reason, shown in the "why" column when this contender beats its base
+    #: (a loss of ours is never a bare number in the table).
+    why_faster: str = ""
 
 
 @dataclass(slots=True)
@@ -73,6 +76,7 @@ def rows_of(case: str, specs: Sequence[Spec], results: dict[str, Samples]) -> li
             rows.append(Row(case, spec.name, "failed", details=samples.error))
             continue
         base = results[spec.base].wall if spec.base in results else None
+        beats_base = base is not None and samples.wall is not None and samples.wall < base
         rows.append(
             Row(
                 case,
@@ -81,6 +85,7 @@ def rows_of(case: str, specs: Sequence[Spec], results: dict[str, Samples]) -> li
                 format_ratio(samples.wall, base) if spec.base else "",
                 format_mib(samples.rss_kib),
                 spec.details(samples),
+                spec.why_faster if beats_base else "",
             )
         )
     return rows

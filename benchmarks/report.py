@@ -32,7 +32,7 @@ COLUMNS = ("case", "contender", "median", "this / ours", "peak RSS", "details", 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the results table; ``why`` is left for a reader's notes."""
+    """One line of the results table; ``why`` says why a contender beats ours."""
 
     case: str
     contender: str

@@ -3,8 +3,11 @@ units, rows from samples, and the interleaving order. No timing is ever asserted
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from benchmarks import readme
 from benchmarks.context import Spec, rows_of
 from benchmarks.measure import ContenderFailed, Measurement, Samples, interleave
 from benchmarks.report import (
@@ -114,3 +117,47 @@ def test_interleave_warms_up_rotates_the_order_and_drops_a_failing_contender() -
     assert [m.wall for m in results["a"].runs] == [4.0, 8.0, 9.0]
     assert results["c"].runs == []
     assert results["c"].error == "second run failed"
+
+
+def test_why_is_shown_only_when_the_contender_beats_its_base() -> None:
+    results = {
+        "ours": Samples([Measurement(2.0)]),
+        "faster": Samples([Measurement(1.0)]),
+        "slower": Samples([Measurement(3.0)]),
+    }
+    specs = [
+        Spec("ours", lambda: Measurement(0), "ours", why_faster="never shown"),
+        Spec("faster", lambda: Measurement(0), "ours", why_faster="no verification"),
+        Spec("slower", lambda: Measurement(0), "ours", why_faster="not shown"),
+    ]
+    assert [row.why for row in rows_of("case", specs, results)] == ["", "no verification", ""]
+
+
+RESULTS = """# Benchmark results
+
+- CPU: something
+
+| case | contender | median | this / ours | peak RSS | details | why |
+| --- | --- | --- | --- | --- | --- | --- |
+| a | b | 1.0 ms | 1.00x | 1 MiB |  |  |
+"""
+
+
+def test_the_readme_table_is_replaced_between_its_markers() -> None:
+    readme_text = f"intro\n{readme.BEGIN}\nold table\n{readme.END}\noutro\n"
+    assert readme.with_results(readme_text, RESULTS) == (
+        f"intro\n{readme.BEGIN}\n"
+        "| case | contender | median | this / ours | peak RSS | details | why |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n"
+        "| a | b | 1.0 ms | 1.00x | 1 MiB |  |  |\n"
+        f"{readme.END}\noutro\n"
+    )
+    with pytest.raises(ValueError, match="markers"):
+        readme.with_results("no markers here", RESULTS)
+
+
+def test_the_readme_shows_the_table_of_results_md() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme_text = (root / "README.md").read_text()
+    results = (root / "benchmarks" / "results.md").read_text()
+    assert readme.with_results(readme_text, results) == readme_text
