@@ -242,6 +242,24 @@ def package_version() -> str:
             return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: argparse's own, but the version is looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"{PROG} {package_version()}")
+        parser.exit()
+
+
 def _add_global_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the program rather than of one command (skopeo's global flags)."""
     parser.add_argument("--debug", action="store_true", help="print tracebacks and details")
@@ -280,7 +298,7 @@ def _add_global_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
     parser = _Parser(prog=PROG, description="Read images from container registries.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     _add_global_flags(parser)
     # The same flags after the sub-command (skopeo accepts both places); there they default
     # to "not given", so a flag before the sub-command is not reset by the sub-parser.
