@@ -33,7 +33,6 @@ from sansio_registry.errors import RegistryClientError
 from sansio_registry.flows.blob import NoConfigBlob
 from sansio_registry.reference import ImageRef
 from sansio_registry.retry_policy import RetryPolicy
-from trio_backend.client import RegistryClient, open_client
 from trio_backend.groups import sole_exception
 from trio_backend.image_dir import DestinationError, local_errors
 from trio_backend.summary import inspect_summary
@@ -43,6 +42,7 @@ from trio_backend.tls import TLSConfig
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from sansio_registry.flows.delete import DeletionPlan
+    from trio_backend.client import RegistryClient
     from trio_backend.pull import PullResult
 
 __all__ = ["main"]
@@ -499,6 +499,9 @@ class _AlreadyReported(Exception):
 
 
 def _client(settings: _Settings) -> AbstractAsyncContextManager[RegistryClient]:
+    # Imported here: the HTTP stack (h11, the pool, proxies) is for commands that go online.
+    from trio_backend.client import open_client
+
     return open_client(settings.config, tls=settings.tls, timeouts=settings.timeouts)
 
 
