@@ -27,10 +27,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from sansio_registry.auth import Credentials
 from sansio_registry.client_config import ClientConfig
+from sansio_registry.credentials import Credentials
 from sansio_registry.errors import RegistryClientError
-from sansio_registry.flows.blob import NoConfigBlob
 from sansio_registry.reference import ImageRef
 from sansio_registry.retry_policy import RetryPolicy
 from trio_backend.groups import sole_exception
@@ -437,6 +436,8 @@ def _load_config(args: argparse.Namespace) -> LoadedConfig:
 
 
 async def _inspect_one(client: RegistryClient, ref: ImageRef, args: argparse.Namespace) -> Any:
+    from sansio_registry.flows.blob import NoConfigBlob  # loaded with the client anyway
+
     source = await client.open_image(ref)
     if args.raw and not args.config:
         return source.manifest.raw
