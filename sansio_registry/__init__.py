@@ -87,9 +87,10 @@ import typing
 from sansio_registry.lazy_exports import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
-    from sansio_registry.auth import Credentials, TokenCache
+    from sansio_registry.auth import TokenCache
     from sansio_registry.client_config import ClientConfig
     from sansio_registry.config.registries_conf import RegistriesConf
+    from sansio_registry.credentials import Credentials
     from sansio_registry.digest import Digest, DigestVerifier, ManifestDigestError, manifest_digest
     from sansio_registry.errors import (
         BlobUnknown,
@@ -155,7 +156,7 @@ if typing.TYPE_CHECKING:
 # Public name -> the module defining it. Imported on first use (PEP 562), so a program that
 # needs three of these names does not pay for importing every module of the package.
 _EXPORTS: dict[str, str] = {
-    "Credentials": "sansio_registry.auth",
+    "Credentials": "sansio_registry.credentials",
     "TokenCache": "sansio_registry.auth",
     "ClientConfig": "sansio_registry.client_config",
     "RegistriesConf": "sansio_registry.config.registries_conf",

@@ -28,6 +28,7 @@ from sansio_registry.challenge import (
     parse_challenges,
     parse_www_authenticate,
 )
+from sansio_registry.credentials import Credentials
 from sansio_registry.errors import (
     LocalProtocolError,
     RemoteProtocolError,
@@ -125,33 +126,6 @@ def insufficient_scope(challenges: Iterable[Challenge]) -> Scope | None:
 
 # --------------------------------------------------------------------------------------------
 # Credentials
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """What the caller (or auth.json) gives for one registry; secrets never appear in repr.
-
-    ``identity_token`` selects the OAuth2 refresh-token flow; ``registry_token`` is a bearer
-    token the caller already has, sent as is (nothing is fetched).
-    """
-
-    username: str = ""
-    password: str = field(default="", repr=False)
-    identity_token: str = field(default="", repr=False)
-    registry_token: str = field(default="", repr=False)
-
-    def __repr__(self) -> str:
-        def shown(v: str) -> str:
-            return "<set>" if v else "''"
-
-        return (
-            f"Credentials(username={self.username!r}, password={shown(self.password)}, "
-            f"identity_token={shown(self.identity_token)}, "
-            f"registry_token={shown(self.registry_token)})"
-        )
-
-    def __bool__(self) -> bool:
-        return bool(self.username or self.password or self.identity_token or self.registry_token)
 
 
 def basic_authorization(creds: Credentials) -> str:

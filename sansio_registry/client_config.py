@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from sansio_registry.auth import Credentials
 from sansio_registry.config.auth_json import (
     AuthFile,
     CredentialSearch,
@@ -21,6 +20,7 @@ from sansio_registry.config.auth_json import (
 from sansio_registry.config.credential_helpers import HelperQuery
 from sansio_registry.config.registries_conf import RegistriesConf
 from sansio_registry.config.registries_d import RegistriesD
+from sansio_registry.credentials import Credentials
 from sansio_registry.errors import RegistryClientError
 from sansio_registry.platform import WantedPlatform
 from sansio_registry.reference import ImageRef

@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from sansio_registry.auth import Credentials
 from sansio_registry.config.auth_json import (
     AuthFile,
     auth_file_locations,
@@ -22,6 +21,7 @@ from sansio_registry.config.auth_json import (
     parse_auth_file,
     validate_auth_key,
 )
+from sansio_registry.credentials import Credentials
 from sansio_registry.errors import ConfigError
 
 __all__ = ["load_auth_files", "load_credentials"]

@@ -27,13 +27,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from sansio_registry.auth import Credentials
 from sansio_registry.client_config import ClientConfig
+from sansio_registry.credentials import Credentials
 from sansio_registry.errors import RegistryClientError
-from sansio_registry.flows.blob import NoConfigBlob
 from sansio_registry.reference import ImageRef
 from sansio_registry.retry_policy import RetryPolicy
-from trio_backend.client import RegistryClient, open_client
 from trio_backend.groups import sole_exception
 from trio_backend.image_dir import DestinationError, local_errors
 from trio_backend.summary import inspect_summary
@@ -43,6 +41,7 @@ from trio_backend.tls import TLSConfig
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from sansio_registry.flows.delete import DeletionPlan
+    from trio_backend.client import RegistryClient
     from trio_backend.pull import PullResult
 
 __all__ = ["main"]
@@ -242,6 +241,24 @@ def package_version() -> str:
             return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: argparse's own, but the version is looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"{PROG} {package_version()}")
+        parser.exit()
+
+
 def _add_global_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the program rather than of one command (skopeo's global flags)."""
     parser.add_argument("--debug", action="store_true", help="print tracebacks and details")
@@ -280,7 +297,7 @@ def _add_global_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
     parser = _Parser(prog=PROG, description="Read images from container registries.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     _add_global_flags(parser)
     # The same flags after the sub-command (skopeo accepts both places); there they default
     # to "not given", so a flag before the sub-command is not reset by the sub-parser.
@@ -419,6 +436,8 @@ def _load_config(args: argparse.Namespace) -> LoadedConfig:
 
 
 async def _inspect_one(client: RegistryClient, ref: ImageRef, args: argparse.Namespace) -> Any:
+    from sansio_registry.flows.blob import NoConfigBlob  # loaded with the client anyway
+
     source = await client.open_image(ref)
     if args.raw and not args.config:
         return source.manifest.raw
@@ -481,6 +500,9 @@ class _AlreadyReported(Exception):
 
 
 def _client(settings: _Settings) -> AbstractAsyncContextManager[RegistryClient]:
+    # Imported here: the HTTP stack (h11, the pool, proxies) is for commands that go online.
+    from trio_backend.client import open_client
+
     return open_client(settings.config, tls=settings.tls, timeouts=settings.timeouts)
 
 

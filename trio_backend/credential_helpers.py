@@ -15,9 +15,9 @@ from typing import Final
 
 import trio
 
-from sansio_registry.auth import Credentials
 from sansio_registry.config.auth_json import CredentialSearch
 from sansio_registry.config.credential_helpers import HelperQuery, parse_helper_reply
+from sansio_registry.credentials import Credentials
 from sansio_registry.errors import CredentialHelperError
 
 __all__ = ["HELPER_DEADLINE", "CredentialHelpers"]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sansio_registry.flows.manifest import Manifest
 from sansio_registry.manifest import (
     ImageConfig,
     ImageManifest,
@@ -14,6 +13,9 @@ from sansio_registry.manifest import (
     parse_manifest,
 )
 from sansio_registry.reference import ImageRef
+
+if TYPE_CHECKING:  # a type only: importing the flow machinery costs start-up time
+    from sansio_registry.flows.manifest import Manifest
 
 __all__ = ["inspect_summary"]
 

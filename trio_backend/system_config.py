@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from sansio_registry.auth import Credentials
 from sansio_registry.client_config import ClientConfig
+from sansio_registry.credentials import Credentials
 from sansio_registry.platform import WantedPlatform
 from sansio_registry.retry_policy import RetryPolicy
 from trio_backend.auth_files import load_auth_files

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import msgspec
 
 from sansio_registry import go_json
-from sansio_registry.auth import Credentials
 from sansio_registry.config.credential_helpers import DOCKER_HUB_SERVER, HelperQuery
 from sansio_registry.config.registries_conf import AUTH_FILE_HELPER
+from sansio_registry.credentials import Credentials
 from sansio_registry.errors import ConfigError
 
 __all__ = [

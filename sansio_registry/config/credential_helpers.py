@@ -14,7 +14,7 @@ from typing import Final
 
 import msgspec
 
-from sansio_registry.auth import Credentials
+from sansio_registry.credentials import Credentials
 from sansio_registry.errors import CredentialHelperError
 from sansio_registry.json_decode import decode_json
 

@@ -9,7 +9,7 @@ import base64
 import json
 from typing import Any, Final
 
-from sansio_registry.auth import Credentials
+from sansio_registry.credentials import Credentials
 from sansio_registry.digest import Digest
 from sansio_registry.flow import Flow, FlowState
 from sansio_registry.flows.blob import BlobDownload, open_blob
