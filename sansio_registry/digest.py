@@ -306,12 +306,24 @@ def _schema1_payload(raw: bytes, tree: object) -> bytes:
     return raw[:format_length] + format_tail
 
 
+def _may_be_signed(raw: bytes) -> bool:
+    """Whether ``raw`` could be guessed a signed schema1 manifest, without parsing it.
+
+    That guess needs a key folding to ``signatures``; with no escape in the bytes, such a key
+    is there literally, ASCII letters in any case (a long s still leaves ``ignature``), and
+    replacing invalid UTF-8 only ever adds U+FFFD.
+    """
+    return b"\\" in raw or b"ignature" in raw.lower()
+
+
 def manifest_digest(raw: bytes) -> Digest:
     """The digest of a manifest as the registry and Go compute it (always sha256).
 
     Raises :class:`ManifestDigestError` for a signed schema1 manifest whose signature block is
     unusable (texts from libtrust: ``missing formatted length``, ``invalid format length``…).
     """
+    if not _may_be_signed(raw):
+        return Digest.of(raw)
     try:
         tree = go_json.loads(raw)
     except ValueError:

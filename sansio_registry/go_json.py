@@ -14,6 +14,7 @@ Error texts are msgspec's and ours, not Go's.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable
@@ -92,7 +93,13 @@ def convert(tree: object, cls: type[_T]) -> _T:
 
     Raises ``msgspec.ValidationError`` on a type mismatch (Go's "cannot unmarshal" cases).
     """
-    return msgspec.convert(_shape(tree, mi.type_info(cls)), cls)
+    return msgspec.convert(_shape(tree, _type_info(cls)), cls)
+
+
+@functools.cache
+def _type_info(cls: type) -> mi.Type:
+    """msgspec's description of ``cls``, built once: building it costs far more than a decode."""
+    return mi.type_info(cls)
 
 
 def _nullable(t: mi.Type) -> bool:

@@ -198,7 +198,8 @@ def fetch_manifest(
             claimed = Digest.parse(served.strip(), remote=True)
         except RegistryClientError as exc:
             raise RemoteProtocolError(f"invalid Docker-Content-Digest {served!r}: {exc}") from None
-        actual = _digest_with(raw, claimed.algorithm)
+        same = claimed.algorithm == digest.algorithm
+        actual = digest if same else _digest_with(raw, claimed.algorithm)
         if actual != claimed:
             raise DigestMismatch(
                 str(claimed), str(actual), f"{what} (Docker-Content-Digest header)"
