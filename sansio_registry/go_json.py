@@ -14,7 +14,6 @@ Error texts are msgspec's and ours, not Go's.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Iterable
@@ -96,10 +95,16 @@ def convert(tree: object, cls: type[_T]) -> _T:
     return msgspec.convert(_shape(tree, _type_info(cls)), cls)
 
 
-@functools.cache
+#: msgspec's description of each class converted to, built once: it costs far more than a
+#: decode. The classes are the module-level structs of their callers, a handful.
+_TYPE_INFO: Final[dict[type, mi.Type]] = {}
+
+
 def _type_info(cls: type) -> mi.Type:
-    """msgspec's description of ``cls``, built once: building it costs far more than a decode."""
-    return mi.type_info(cls)
+    info = _TYPE_INFO.get(cls)
+    if info is None:
+        info = _TYPE_INFO[cls] = mi.type_info(cls)
+    return info
 
 
 def _nullable(t: mi.Type) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from sansio_registry.client_config import ClientConfig
 from sansio_registry.config.registries_conf import PullSource
@@ -155,6 +156,9 @@ def _digest_with(raw: bytes, algorithm: str) -> Digest:
     return Digest.of(raw, algorithm)
 
 
+_ACCEPT_LINES: Final = tuple(("Accept", media_type) for media_type in MANIFEST_ACCEPT)
+
+
 def fetch_manifest(
     endpoint: Endpoint,
     state: RegistryState,
@@ -169,7 +173,7 @@ def fetch_manifest(
         endpoint,
         state,
         path,
-        headers=[("Accept", media_type) for media_type in MANIFEST_ACCEPT],
+        headers=_ACCEPT_LINES,
         max_body=MAX_MANIFEST_BODY,
     )
     if response.status != 200:
