@@ -39,6 +39,8 @@ __all__ = [
 
 #: Supported algorithms and their hex lengths (go-digest's available algorithms).
 ALGORITHMS: Final[dict[str, int]] = {"sha256": 64, "sha384": 96, "sha512": 128}
+#: Their hash constructors (a direct call skips ``hashlib.new``'s lookup by name).
+_HASHES: Final = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 
 # go-digest's DigestRegexpAnchored, used to tell "unsupported" from "malformed".
 _DIGEST_SHAPE: Final = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
@@ -71,6 +73,8 @@ class Digest:
     hex: str
 
     def __post_init__(self) -> None:
+        if len(self.hex) == ALGORITHMS.get(self.algorithm) and _LOWER_HEX.fullmatch(self.hex):
+            return  # the common case, valid, decided without building the text
         problem = _digest_problem(f"{self.algorithm}:{self.hex}")
         if problem is not None:
             raise LocalProtocolError(problem)
@@ -91,9 +95,10 @@ class Digest:
     @classmethod
     def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
         """The digest of ``data``."""
-        if algorithm not in ALGORITHMS:
+        new_hash = _HASHES.get(algorithm)
+        if new_hash is None:
             raise LocalProtocolError("unsupported digest algorithm")
-        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+        return cls(algorithm, new_hash(data).hexdigest())
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hex}"
@@ -306,12 +311,24 @@ def _schema1_payload(raw: bytes, tree: object) -> bytes:
     return raw[:format_length] + format_tail
 
 
+def _may_be_signed(raw: bytes) -> bool:
+    """Whether ``raw`` could be guessed a signed schema1 manifest, without parsing it.
+
+    That guess needs a key folding to ``signatures``; with no escape in the bytes, such a key
+    is there literally, ASCII letters in any case (a long s still leaves ``ignature``), and
+    replacing invalid UTF-8 only ever adds U+FFFD.
+    """
+    return b"\\" in raw or b"ignature" in raw.lower()
+
+
 def manifest_digest(raw: bytes) -> Digest:
     """The digest of a manifest as the registry and Go compute it (always sha256).
 
     Raises :class:`ManifestDigestError` for a signed schema1 manifest whose signature block is
     unusable (texts from libtrust: ``missing formatted length``, ``invalid format length``…).
     """
+    if not _may_be_signed(raw):
+        return Digest.of(raw)
     try:
         tree = go_json.loads(raw)
     except ValueError:

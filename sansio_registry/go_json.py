@@ -92,7 +92,19 @@ def convert(tree: object, cls: type[_T]) -> _T:
 
     Raises ``msgspec.ValidationError`` on a type mismatch (Go's "cannot unmarshal" cases).
     """
-    return msgspec.convert(_shape(tree, mi.type_info(cls)), cls)
+    return msgspec.convert(_shape(tree, _type_info(cls)), cls)
+
+
+#: msgspec's description of each class converted to, built once: it costs far more than a
+#: decode. The classes are the module-level structs of their callers, a handful.
+_TYPE_INFO: Final[dict[type, mi.Type]] = {}
+
+
+def _type_info(cls: type) -> mi.Type:
+    info = _TYPE_INFO.get(cls)
+    if info is None:
+        info = _TYPE_INFO[cls] = mi.type_info(cls)
+    return info
 
 
 def _nullable(t: mi.Type) -> bool:

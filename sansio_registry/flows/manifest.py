@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from sansio_registry.client_config import ClientConfig
 from sansio_registry.config.registries_conf import PullSource
@@ -155,6 +156,15 @@ def _digest_with(raw: bytes, algorithm: str) -> Digest:
     return Digest.of(raw, algorithm)
 
 
+def _manifest_named(physical: ImageRef, reference: str) -> str:
+    """The manifest as a mismatch names it (built only then: most fetches never need it)."""
+    separator = "@" if ":" in reference else ":"
+    return f"manifest {physical.name}{separator}{reference}"
+
+
+_ACCEPT_LINES: Final = tuple(("Accept", media_type) for media_type in MANIFEST_ACCEPT)
+
+
 def fetch_manifest(
     endpoint: Endpoint,
     state: RegistryState,
@@ -169,7 +179,7 @@ def fetch_manifest(
         endpoint,
         state,
         path,
-        headers=[("Accept", media_type) for media_type in MANIFEST_ACCEPT],
+        headers=_ACCEPT_LINES,
         max_body=MAX_MANIFEST_BODY,
     )
     if response.status != 200:
@@ -183,23 +193,20 @@ def fetch_manifest(
     media_type = simplify_content_type(response.headers.get("Content-Type"))
     if media_type not in KNOWN_MANIFEST_TYPES:
         media_type = normalize_media_type(guess_media_type(raw))
-    what = (
-        f"manifest {physical.name}@{reference}"
-        if ":" in reference
-        else (f"manifest {physical.name}:{reference}")
-    )
     expected = _expected_digest(reference)
     digest = _digest_with(raw, expected.algorithm) if expected else manifest_digest(raw)
     if expected is not None and digest != expected:
-        raise DigestMismatch(str(expected), str(digest), what)
+        raise DigestMismatch(str(expected), str(digest), _manifest_named(physical, reference))
     served = response.headers.get("Docker-Content-Digest")
     if verify_content_digest and served:
         try:
             claimed = Digest.parse(served.strip(), remote=True)
         except RegistryClientError as exc:
             raise RemoteProtocolError(f"invalid Docker-Content-Digest {served!r}: {exc}") from None
-        actual = _digest_with(raw, claimed.algorithm)
+        same = claimed.algorithm == digest.algorithm
+        actual = digest if same else _digest_with(raw, claimed.algorithm)
         if actual != claimed:
+            what = _manifest_named(physical, reference)
             raise DigestMismatch(
                 str(claimed), str(actual), f"{what} (Docker-Content-Digest header)"
             )

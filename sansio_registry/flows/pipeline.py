@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from sansio_registry.auth import (
     Challenge,
@@ -41,6 +41,8 @@ from sansio_registry.url_policy import STRICT_POLICY, UrlPolicy
 __all__ = ["Endpoint", "ensure_ping", "send", "send_streamed"]
 
 R = TypeVar("R", bound=ResponseHead)
+
+_ANONYMOUS: Final = Credentials()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,10 +121,9 @@ def send(
     ``coalesce`` marks a request whose answer identical concurrent requests (same URL and
     headers, so the same credentials) may share: blobs by digest, tag-list pages.
     """
-    return (
-        yield from _send(
-            endpoint, state, path, method, headers, max_body, exchange=fetch, coalesce=coalesce
-        )
+    # The sub-flow itself, not a generator around it: one layer less on every step.
+    return _send(
+        endpoint, state, path, method, headers, max_body, exchange=fetch, coalesce=coalesce
     )
 
 
@@ -139,7 +140,7 @@ def send_streamed(
 
     ``max_body`` then bounds only the body of a non-2xx answer, which arrives read in full.
     """
-    return (yield from _send(endpoint, state, path, method, headers, max_body, exchange=open_))
+    return _send(endpoint, state, path, method, headers, max_body, exchange=open_)
 
 
 def _send(
@@ -154,7 +155,7 @@ def _send(
     coalesce: bool = False,
 ) -> Steps[R]:
     pinged = yield from ensure_ping(endpoint, state)
-    creds = endpoint.credentials or Credentials()
+    creds = endpoint.credentials or _ANONYMOUS
     url = f"{pinged.scheme}://{endpoint.host}{path}"
     scopes: tuple[Scope, ...] = (endpoint.scope,)
     retried = False

@@ -10,6 +10,7 @@ went.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -31,6 +32,12 @@ __all__ = [
 def sha256_digest(data: bytes) -> str:
     """``sha256:<hex>`` of ``data``."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _served_digest(raw: bytes) -> str:
+    """:func:`sha256_digest` of a stored manifest, hashed once however often it is served."""
+    return sha256_digest(raw)
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -196,7 +203,7 @@ class FakeRegistry:
         if request.method == "DELETE":
             return self._delete(repo, reference)
         raw, media_type = entry
-        digest = sha256_digest(raw)
+        digest = _served_digest(raw)
         if self.fault == "wrong-digest":
             raw = raw + b" "
         if self.fault == "lying-header":
@@ -251,11 +258,12 @@ class FakeNetwork:
     def __call__(self, request: Request) -> Response:
         """Deliver ``request``: answer it, or raise TransportError for dead hosts."""
         self.log.append(request)
-        origin = Origin.of(request.url)
-        netloc = urlsplit(request.url).netloc.lower()
+        parts = urlsplit(request.url)
+        netloc = parts.netloc.lower()
         host = self.hosts.get(netloc)
-        if host is None or origin.scheme not in self.schemes.get(netloc, frozenset()):
-            raise TransportError(f"connecting to {origin}: connection refused")
+        if host is None or parts.scheme.lower() not in self.schemes.get(netloc, frozenset()):
+            # Origin.of refuses a URL that is not absolute http(s) (LocalProtocolError).
+            raise TransportError(f"connecting to {Origin.of(request.url)}: connection refused")
         response = host.handle(request)
         if self.clock is not None:
             return Response(

@@ -320,6 +320,26 @@ def test_digest_vectors(body: bytes, expected: str) -> None:
     assert str(manifest_digest(body)) == expected
 
 
+def test_escaped_signatures_key_still_signs() -> None:
+    """A JSON escape in the key is seen once decoded: the empty list signs the empty payload."""
+    body = b'{"schemaVersion":1,"name":"a","s\\u0069gnatures":[]}'
+    assert str(manifest_digest(body)) == EMPTY_SHA256
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        b"SIGNATURES",  # Go matches keys in any letter case
+        "\u017fignatures".encode(),  # the long s folds to "s"
+        b"\\u0053\\u0049gnatures",  # escaped capitals
+    ],
+)
+def test_signatures_key_in_another_case_is_guessed_signed(key: bytes) -> None:
+    """Such a document is guessed signed schema1, but libtrust reads only ``signatures``."""
+    with pytest.raises(ManifestDigestError, match="missing signature key"):
+        manifest_digest(b'{"schemaVersion":1,"name":"a","' + key + b'":[]}')
+
+
 def test_oci_manifest_is_246_bytes_and_plain_sha256() -> None:
     assert len(OCI_MANIFEST_246) == 246
     assert manifest_digest(OCI_MANIFEST_246) == Digest.of(OCI_MANIFEST_246)
