@@ -10,6 +10,7 @@ the ``--*-timeout`` flags (:class:`~trio_backend.timeouts.Timeouts`).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import math
@@ -242,6 +243,30 @@ def package_version() -> str:
             return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: reading package metadata costs every other
+    command about 15 ms of start-up."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show the version and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        sys.stdout.write(f"{PROG} {package_version()}\n")
+        parser.exit()
+
+
 def _add_global_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the program rather than of one command (skopeo's global flags)."""
     parser.add_argument("--debug", action="store_true", help="print tracebacks and details")
@@ -280,7 +305,7 @@ def _add_global_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
     parser = _Parser(prog=PROG, description="Read images from container registries.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     _add_global_flags(parser)
     # The same flags after the sub-command (skopeo accepts both places); there they default
     # to "not given", so a flag before the sub-command is not reset by the sub-parser.
@@ -716,7 +741,15 @@ def _raise_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status.
+
+    Without ``argv`` this is the process's own command (the console script, ``python -m``):
+    what is loaded by then lives until the process ends, so it is moved out of the cyclic
+    garbage collector's sight (``gc.freeze``). Full collections, during the command and
+    several at interpreter exit, then skip it: about 30 ms less per command.
+    """
+    if argv is None:
+        gc.freeze()
     parser = build_parser()
     given = sys.argv[1:] if argv is None else argv
     try:
