@@ -245,6 +245,14 @@ def small_blob(size: int = 300_000, seed: int = 1) -> BytesBlob:
     return BytesBlob(random.Random(seed).randbytes(size))
 
 
+async def read_all_into(stream: BlobStream, buffer_size: int) -> bytes:
+    out = bytearray()
+    buffer = bytearray(buffer_size)
+    while count := await stream.receive_into(buffer):
+        out += buffer[:count]
+    return bytes(out)
+
+
 # --- (a) clean -------------------------------------------------------------------------------
 
 
@@ -301,6 +309,38 @@ async def test_small_reads_resume_from_exactly_the_byte_delivered() -> None:
             assert await read_all(stream, 1000) == blob.data
         assert stream.resumes == 1
     assert reg.ranges == [None, "bytes=100001-"]
+
+
+@pytest.mark.parametrize(
+    ("faults", "ranges"),
+    [
+        (Faults(), [None]),
+        (Faults(cut={0: 100_001}), [None, "bytes=100001-"]),
+        (Faults(cut={0: 1, 1: 70_000}, ignore_range=True), [None, "bytes=1-", "bytes=70000-"]),
+        (Faults(chunked_cut={0: 77_777}), [None, "bytes=77777-"]),
+    ],
+    ids=["clean", "cut", "range-ignored", "chunked-cut"],
+)
+@trio_test
+async def test_receive_into_gives_the_blob_through_resumes(
+    faults: Faults, ranges: list[str | None]
+) -> None:
+    blob = small_blob()
+    async with registry(blob, faults) as (reg, _srv, client, source):
+        async with client.open_blob(source, reg.digest, size=blob.size) as stream:
+            assert await read_all_into(stream, 65_536) == blob.data
+            assert stream.resumes == len(ranges) - 1
+        assert reg.ranges == ranges
+        assert client.statistics().active == 0
+
+
+@trio_test
+async def test_receive_into_raises_on_a_flipped_byte_before_eof() -> None:
+    blob = small_blob()
+    async with registry(blob, Faults(flip_at=299_999)) as (reg, _srv, client, source):
+        with pytest.raises(DigestMismatch):
+            async with client.open_blob(source, reg.digest, size=blob.size) as stream:
+                await read_all_into(stream, 65_536)
 
 
 # --- external URLs --------------------------------------------------------------------------
