@@ -253,7 +253,7 @@ class _VersionAction(argparse.Action):
             dest,
             nargs=0,
             default=argparse.SUPPRESS,
-            help="show the version and exit",
+            help="show program's version number and exit",
         )
 
     def __call__(
