@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sansio_registry.errors import BodyTooLarge, TransportError
 from sansio_registry.http import Headers, Origin, Request
 from tests.backend.fake_server import tls_server_context
-from tests.backend.loopback import Exchange, free_port, serve, trio_test
+from tests.backend.loopback import Exchange, Handler, free_port, serve, trio_test
 from trio_backend.http11 import MAX_HEAD_SIZE, describe_io_error, map_io_errors
 from trio_backend.pool import ConnectionPool
 from trio_backend.tls import CertDirSearch, TLSConfig
@@ -279,10 +279,8 @@ async def read_into(
     return bytes(out), counts
 
 
-@pytest.mark.parametrize("chunked", [False, True])
-@trio_test
-async def test_receive_into_fills_the_buffer_and_the_connection_is_reused(chunked: bool) -> None:
-    body = bytes(range(256)) * 1000
+def answering(body: bytes, *, chunked: bool) -> Handler:
+    """A handler answering 200 with ``body``, chunked or with a Content-Length."""
 
     async def handler(ex: Exchange) -> None:
         if chunked:
@@ -292,7 +290,14 @@ async def test_receive_into_fills_the_buffer_and_the_connection_is_reused(chunke
         else:
             await ex.respond(200, body=body)
 
-    async with serve(handler) as srv, ConnectionPool() as pool:
+    return handler
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@trio_test
+async def test_receive_into_fills_the_buffer_and_the_connection_is_reused(chunked: bool) -> None:
+    body = bytes(range(256)) * 1000
+    async with serve(answering(body, chunked=chunked)) as srv, ConnectionPool() as pool:
         got, counts = await read_into(pool, get(srv.url()), 10_000)
         again = await pool.fetch(get(srv.url()))
         assert pool.statistics().connections_opened == 1
@@ -350,16 +355,7 @@ async def test_receive_into_over_tls_gives_the_same_bytes() -> None:
 @trio_test
 async def test_body_exactly_max_body_is_fine(chunked: bool) -> None:
     body = b"y" * 1000
-
-    async def handler(ex: Exchange) -> None:
-        if chunked:
-            await ex.send_head(200, [("Transfer-Encoding", "chunked")])
-            await ex.send_data(body)
-            await ex.end()
-        else:
-            await ex.respond(200, body=body)
-
-    async with serve(handler) as srv, ConnectionPool() as pool:
+    async with serve(answering(body, chunked=chunked)) as srv, ConnectionPool() as pool:
         resp = await pool.fetch(get(srv.url(), max_body=1000))
         assert pool.statistics().idle_for(Origin.of(srv.url())) == 1
     assert resp.body == body
