@@ -117,7 +117,8 @@ def main(argv: list[str]) -> int:
     ):
         tmp = Path(tmp_name)
         home = tmp / "home"
-        runner = Runner(home, skopeo_env(home), timeout=args.timeout)
+        # Our console script then runs this checkout, whatever the venv's install points at.
+        runner = Runner(home, skopeo_env(home, {"PYTHONPATH": str(ROOT)}), timeout=args.timeout)
         bench = Bench(seeded, runner, tmp, args.rounds, _log)
         for name in args.only:
             rows += CASES[name](bench)

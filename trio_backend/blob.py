@@ -25,6 +25,9 @@ __all__ = ["MAX_RESUMES", "BlobStream", "Opener"]
 #: Resumes allowed for one blob (upstream containers/image retries on progress as well).
 MAX_RESUMES: Final = 5
 
+#: Bytes of the blob as a body read gives them.
+Chunk = bytes | bytearray | memoryview
+
 #: Runs the core's ``open_blob`` flow: (resume) -> (download, body).
 Opener = Callable[
     [tuple[BlobDownload, int] | None], Awaitable[tuple[BlobDownload, AsyncBody | None]]
@@ -77,6 +80,25 @@ class BlobStream(trio.abc.ReceiveStream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """The next bytes of the blob; ``b""`` only after it was verified."""
+
+        async def read(body: AsyncBody) -> Chunk:
+            return await body.receive_some(max_bytes)
+
+        return bytes(await self._receive(read))
+
+    async def receive_into(self, buffer: bytearray | memoryview) -> int:
+        """The next bytes of the blob written at the start of ``buffer``: how many (0 only
+        after it was verified). Unlike :meth:`receive_some` nothing is copied on a plain
+        connection: the kernel writes into ``buffer``."""
+        view = memoryview(buffer)
+
+        async def read(body: AsyncBody) -> Chunk:
+            return view[: await body.receive_into(view)]
+
+        return len(await self._receive(read))
+
+    async def _receive(self, read: Callable[[AsyncBody], Awaitable[Chunk]]) -> Chunk:
+        """One ``read`` of the body, resumed through a broken connection, hashed."""
         if self._closed:
             raise trio.ClosedResourceError("the blob stream was closed")
         if self._reading:
@@ -87,15 +109,16 @@ class BlobStream(trio.abc.ReceiveStream):
                 f"blob {self.download.digest} failed at byte {self._position}"
             ) from self._failure
         if self._eof:
+            await trio.lowlevel.checkpoint()
             return b""
         self._reading = True
         try:
-            chunk = await self._next(max_bytes)
+            chunk = await self._next(read)
             if not chunk:
                 if self._verify:
                     self.verifier.finish()
                 self._eof = True
-                return b""
+                return chunk
             if self._verify:
                 # Inline on purpose: the caller waits for this chunk anyway, and a thread hop
                 # per read costs more than the hashing it would move. ``pull`` overlaps
@@ -109,13 +132,18 @@ class BlobStream(trio.abc.ReceiveStream):
         finally:
             self._reading = False
 
-    async def _next(self, max_bytes: int | None) -> bytes:
+    async def _next(self, read: Callable[[AsyncBody], Awaitable[Chunk]]) -> Chunk:
         while True:
             body = self._body
             if body is None:
                 raise LocalProtocolError("blob stream has no body")
             try:
-                chunk = await body.receive_some(max_bytes)
+                while self._skip:  # a 200 answer to a resume: the bytes we already have
+                    dropped = await body.receive_some(self._skip)
+                    if not dropped:
+                        break  # shorter than what we have: the size check fails at EOF
+                    self._skip -= len(dropped)
+                chunk = await read(body)
             except TransportError as exc:
                 if self.size is not None and self._position == self.size:
                     # Every byte is here; only the framing's end was lost (a chunked body
@@ -124,16 +152,10 @@ class BlobStream(trio.abc.ReceiveStream):
                     return b""
                 await self._resume(exc)
                 continue
-            if not isinstance(chunk, bytes | bytearray):
+            if not isinstance(chunk, bytes | bytearray | memoryview):
                 raise LocalProtocolError("the body yielded a non-bytes chunk")
-            if self._skip:
-                dropped = min(self._skip, len(chunk))
-                self._skip -= dropped
-                chunk = chunk[dropped:]
-                if not chunk:
-                    continue
             self._position += len(chunk)
-            return bytes(chunk)
+            return chunk
 
     async def _resume(self, cause: TransportError) -> None:
         self._close_body()

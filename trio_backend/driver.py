@@ -41,6 +41,10 @@ class AsyncBody(Protocol):
         """The next body bytes; ``b""`` at the end."""
         ...
 
+    async def receive_into(self, buffer: memoryview) -> int:
+        """Up to ``len(buffer)`` next body bytes written at its start: how many; 0 at the end."""
+        ...
+
     async def read_all(self, limit: int) -> bytes:
         """The rest of the body, at most ``limit`` bytes (BodyTooLarge beyond)."""
         ...

@@ -6,9 +6,13 @@ errors included), trio's broken/closed-resource errors and h11's protocol errors
 into ``"<action> <origin>: <short reason>"`` and raised ``from`` the original. ``trio.Cancelled``
 is never caught.
 
-Memory stays bounded: at most :data:`CHUNK_SIZE` bytes are read per receive, and h11 refuses
-a response head larger than :data:`MAX_HEAD_SIZE` (a hostile server cannot make us buffer
-unbounded headers).
+Memory stays bounded: at most :data:`CHUNK_SIZE` bytes are read per receive (or the caller's
+buffer size, :meth:`HTTP11Connection.receive_data_into`), and h11 refuses a response head larger
+than :data:`MAX_HEAD_SIZE` (a hostile server cannot make us buffer unbounded headers).
+
+A body framed by ``Content-Length`` (RFC 9112 §6.3; what registries send for blobs) is read
+straight from the stream, into the caller's buffer when it has one: h11 would copy every byte
+twice through its own buffer. h11 still parses every head and every other framing.
 """
 
 from __future__ import annotations
@@ -180,6 +184,14 @@ class HTTP11Connection:
         self.timed_out = False
         self._eof = False
         self._closed = False
+        self._method = ""
+        #: Bytes of a ``Content-Length`` body still to come when we read it ourselves (None:
+        #: h11 reads the body).
+        self._body_left: int | None = None
+        #: Bytes of that body h11 had already received with the head.
+        self._body_pending = b""
+        #: The server sent bytes past that body: the connection is not reused.
+        self._overrun = False
 
     @property
     def is_reused(self) -> bool:
@@ -195,6 +207,7 @@ class HTTP11Connection:
         self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
     ) -> None:
         """Write the whole request (head, body, end of message)."""
+        self._method = method
         with map_io_errors(f"sending request to {self.origin}"):
             event = h11.Request(
                 method=_encode(method),
@@ -233,6 +246,7 @@ class HTTP11Connection:
                 continue
             if isinstance(event, h11.Response):
                 self._check_head_size()
+                self._frame_body(event)
                 return ResponseHead(
                     status=event.status_code,
                     headers=Headers(
@@ -259,8 +273,88 @@ class HTTP11Connection:
                 f"response head over {MAX_HEAD_SIZE} bytes"
             )
 
+    def _frame_body(self, response: h11.Response) -> None:
+        """Read the body ourselves when ``Content-Length`` alone frames it (RFC 9112 §6.3)."""
+        self._body_left = None
+        if self._method in ("HEAD", "CONNECT") or response.status_code in (204, 304):
+            return  # no body, or not a message body: h11's rules apply
+        length = None
+        for name, value in response.headers:  # names lower-cased, lengths checked by h11
+            if name == b"transfer-encoding":
+                return
+            if name == b"content-length":
+                length = int(value)
+        if length is None:
+            return
+        pending = self._h11.trailing_data[0]
+        self._overrun = len(pending) > length
+        self._body_pending = pending[:length]
+        self._body_left = length
+
+    @property
+    def reads_body_itself(self) -> bool:
+        """True while the body is read without h11 (:meth:`receive_data_into` copies nothing)."""
+        return self._body_left is not None
+
+    async def receive_data_into(self, buffer: memoryview) -> int:
+        """Up to ``len(buffer)`` body bytes, written at its start: how many; 0 at the end.
+
+        Only while :attr:`reads_body_itself`. On a plain socket the kernel writes them
+        straight into ``buffer``.
+        """
+        left = self._body_left
+        if left is None:
+            raise h11.LocalProtocolError("the body is read through h11")
+        view = buffer[: min(len(buffer), left)]
+        if not view:
+            return 0
+        if self._body_pending:
+            count = min(len(view), len(self._body_pending))
+            view[:count] = self._take_pending(count)
+        elif self._stream is self._raw:
+            action = f"reading response from {self.origin}"
+            with map_io_errors(action), trio.move_on_after(self.idle_timeout) as scope:
+                count = await self._raw.socket.recv_into(view)
+            if scope.cancelled_caught:
+                raise self._stalled(action)
+            self._count_body(count, action)
+        else:
+            data = await self._receive_body(len(view))
+            count = len(data)
+            view[:count] = data
+        self._body_left = left - count
+        return count
+
+    async def _receive_body(self, max_bytes: int) -> bytes | bytearray:
+        action = f"reading response from {self.origin}"
+        with map_io_errors(action):
+            data = await self._receive_some(action, max_bytes)
+        self._count_body(len(data), action)
+        return data
+
+    def _count_body(self, count: int, action: str) -> None:
+        self.received += count
+        if not count:
+            self._eof = True
+            raise TransportError(f"{action}: {self._eof_reason(h11.SEND_BODY)}")
+
+    def _take_pending(self, count: int) -> bytes:
+        taken = self._body_pending[:count]
+        self._body_pending = self._body_pending[count:]
+        return taken
+
     async def receive_data(self) -> bytes | None:
         """The next piece of the body (at most CHUNK_SIZE bytes), or None at its end."""
+        left = self._body_left
+        if left is not None:
+            if not left:
+                return None
+            if self._body_pending:
+                data = self._take_pending(CHUNK_SIZE)
+            else:
+                data = bytes(await self._receive_body(min(CHUNK_SIZE, left)))
+            self._body_left = left - len(data)
+            return data
         while True:
             event = await self._next_event()
             if isinstance(event, h11.Data):
@@ -296,13 +390,17 @@ class HTTP11Connection:
                 assert isinstance(event, h11.Event)
                 return event
 
-    async def _receive_some(self, action: str) -> bytes | bytearray:
+    async def _receive_some(self, action: str, max_bytes: int = CHUNK_SIZE) -> bytes | bytearray:
         with trio.move_on_after(self.idle_timeout) as scope:
-            return await self._stream.receive_some(CHUNK_SIZE)
+            return await self._stream.receive_some(max_bytes)
         assert scope.cancelled_caught
+        raise self._stalled(action)
+
+    def _stalled(self, action: str) -> TransportError:
+        """The idle deadline passed: the connection is closed."""
         self.timed_out = True
         self.close_now()
-        raise TransportError(f"{action}: no data for {self.idle_timeout:g} s")
+        return TransportError(f"{action}: no data for {self.idle_timeout:g} s")
 
     def _eof_reason(self, state: object) -> str:
         if state is h11.SEND_BODY:
@@ -320,12 +418,20 @@ class HTTP11Connection:
         """
         if self._closed:
             return False
-        if self._h11.our_state is not h11.DONE or self._h11.their_state is not h11.DONE:
+        if self._body_left is not None:
+            # We read the body: h11 still waits for it, so a fresh h11 takes the next cycle.
+            # Its our_state is DONE only if neither side asked to close (h11's keep-alive).
+            if self._body_left or self._overrun or self._h11.our_state is not h11.DONE:
+                return False
+            self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+            self._body_left = None
+        elif self._h11.our_state is not h11.DONE or self._h11.their_state is not h11.DONE:
             return False
-        try:
-            self._h11.start_next_cycle()
-        except h11.LocalProtocolError:
-            return False
+        else:
+            try:
+                self._h11.start_next_cycle()
+            except h11.LocalProtocolError:
+                return False
         self.cycles += 1
         self.received = 0
         self.truncated = False

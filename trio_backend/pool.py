@@ -492,16 +492,48 @@ class StreamedResponse(trio.abc.ReceiveStream):
         try:
             data = await conn.receive_data()
         except BaseException:
-            self._failed = True
-            self.discard()
+            self._fail()
             raise
         if data is None:
-            self._at_eof = True
-            self._conn = None
-            self._pool._release(conn)
+            self._end(conn)
             return b""
         self._buffer, self._pos = data, 0
         return self._take(max_bytes)
+
+    def _fail(self) -> None:
+        self._failed = True
+        self.discard()
+
+    def _end(self, conn: HTTP11Connection) -> None:
+        """The whole body arrived: the connection goes back to the pool."""
+        self._at_eof = True
+        self._conn = None
+        self._pool._release(conn)
+
+    async def receive_into(self, buffer: memoryview) -> int:
+        """Up to ``len(buffer)`` more body bytes written at its start: how many; 0 at the end.
+
+        A ``Content-Length`` body on a plain connection goes from the kernel straight into
+        ``buffer`` (no copy); any other is copied from what :meth:`receive_some` returns.
+        """
+        conn = self._conn
+        if conn is None or not conn.reads_body_itself or self._pos < len(self._buffer):
+            data = await self.receive_some(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        if self._busy:
+            raise trio.BusyResourceError("another task is already reading this response")
+        self._busy = True
+        try:
+            count = await conn.receive_data_into(buffer)
+        except BaseException:
+            self._fail()
+            raise
+        finally:
+            self._busy = False
+        if not count:
+            self._end(conn)
+        return count
 
     def _take(self, max_bytes: int | None) -> bytes:
         end = (

@@ -245,6 +245,19 @@ def small_blob(size: int = 300_000, seed: int = 1) -> BytesBlob:
     return BytesBlob(random.Random(seed).randbytes(size))
 
 
+async def read_into(stream: BlobStream, buffer_size: int) -> bytes:
+    """The next bytes through ``receive_into`` a buffer of ``buffer_size``."""
+    buffer = bytearray(buffer_size)
+    return bytes(buffer[: await stream.receive_into(buffer)])
+
+
+async def read_all_into(stream: BlobStream, buffer_size: int) -> bytes:
+    out = bytearray()
+    while chunk := await read_into(stream, buffer_size):
+        out += chunk
+    return bytes(out)
+
+
 # --- (a) clean -------------------------------------------------------------------------------
 
 
@@ -301,6 +314,29 @@ async def test_small_reads_resume_from_exactly_the_byte_delivered() -> None:
             assert await read_all(stream, 1000) == blob.data
         assert stream.resumes == 1
     assert reg.ranges == [None, "bytes=100001-"]
+
+
+@pytest.mark.parametrize(
+    ("faults", "ranges"),
+    [
+        (Faults(), [None]),
+        (Faults(cut={0: 100_001}), [None, "bytes=100001-"]),
+        (Faults(cut={0: 1, 1: 70_000}, ignore_range=True), [None, "bytes=1-", "bytes=70000-"]),
+        (Faults(chunked_cut={0: 77_777}), [None, "bytes=77777-"]),
+    ],
+    ids=["clean", "cut", "range-ignored", "chunked-cut"],
+)
+@trio_test
+async def test_receive_into_gives_the_blob_through_resumes(
+    faults: Faults, ranges: list[str | None]
+) -> None:
+    blob = small_blob()
+    async with registry(blob, faults) as (reg, _srv, client, source):
+        async with client.open_blob(source, reg.digest, size=blob.size) as stream:
+            assert await read_all_into(stream, 65_536) == blob.data
+            assert stream.resumes == len(ranges) - 1
+        assert reg.ranges == ranges
+        assert client.statistics().active == 0
 
 
 # --- external URLs --------------------------------------------------------------------------
@@ -410,9 +446,10 @@ async def test_exactly_max_resumes_cuts_still_succeed() -> None:
 # --- (e) integrity before EOF -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("into", [False, True], ids=["receive_some", "receive_into"])
 @pytest.mark.parametrize("size_known", [True, False])
 @trio_test
-async def test_a_flipped_byte_raises_before_eof_is_reported(size_known: bool) -> None:
+async def test_a_flipped_byte_raises_before_eof_is_reported(size_known: bool, into: bool) -> None:
     blob = small_blob()
     async with registry(blob, Faults(flip_at=150_000)) as (reg, _srv, client, source):
         received = bytearray()
@@ -422,7 +459,7 @@ async def test_a_flipped_byte_raises_before_eof_is_reported(size_known: bool) ->
                 source, reg.digest, size=blob.size if size_known else None
             ) as stream:
                 while True:
-                    chunk = await stream.receive_some()
+                    chunk = await (read_into(stream, 65_536) if into else stream.receive_some())
                     if not chunk:
                         eof_seen = True
                         break
