@@ -208,7 +208,9 @@ async def _download(
                 empty_send.send_nowait(bytearray(BUFFER_BYTES))
 
             async def writer() -> None:
-                async with full_receive:
+                # Closed without a checkpoint: a failing writer must not let the receiving
+                # loop run into a closed channel before the nursery cancels it.
+                with full_receive:
                     async for buffer, count in full_receive:
                         data = memoryview(buffer)[:count]
                         if downloads.borrowed_tokens > 1:
