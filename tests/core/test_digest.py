@@ -550,3 +550,15 @@ def test_manifest_digest_any_protected_header(header: dict[str, object], jwk: ob
     assert isinstance(tail, str)
     payload = body[: int(length)] + base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
     assert d == _sha256(payload)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "s\u0131gnatures".encode(),  # dotless i: Go does not fold it to "i"
+        "s\u0130gnatures".encode(),  # dotted capital I: not a simple fold of "i" either
+    ],
+)
+def test_keys_that_only_look_like_signatures_are_plain_sha256(key: bytes) -> None:
+    body = b'{"schemaVersion":1,"name":"a","' + key + b'":[]}'
+    assert str(manifest_digest(body)) == "sha256:" + hashlib.sha256(body).hexdigest()
