@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from sansio_registry.flows.delete import DeletionPlan
     from trio_backend.client import RegistryClient
     from trio_backend.pull import PullResult
+    from trio_backend.tag_lists import SharedTagLists
 
 __all__ = ["main"]
 
@@ -436,7 +437,9 @@ def _load_config(args: argparse.Namespace) -> LoadedConfig:
     )
 
 
-async def _inspect_one(client: RegistryClient, ref: ImageRef, args: argparse.Namespace) -> Any:
+async def _inspect_one(
+    client: RegistryClient, tag_lists: SharedTagLists, ref: ImageRef, args: argparse.Namespace
+) -> Any:
     from sansio_registry.flows.blob import NoConfigBlob  # loaded with the client anyway
 
     source = await client.open_image(ref)
@@ -449,7 +452,7 @@ async def _inspect_one(client: RegistryClient, ref: ImageRef, args: argparse.Nam
         config_raw = b""  # schema1: the summary has no config fields
     if args.config:
         return config_raw if args.raw else json.loads(config_raw or b"null")
-    tags = [] if args.no_tags else await client.list_tags(source)
+    tags = () if args.no_tags else await tag_lists.tags_of(source)
     return inspect_summary(ref, source.manifest, image, config_raw, tags)
 
 
@@ -468,11 +471,14 @@ async def _inspect(args: argparse.Namespace, settings: _Settings) -> None:
     results: list[Any] = [None] * len(args.refs)
     failures: list[_RefError | None] = [None] * len(args.refs)
     async with _client(settings) as client:
+        from trio_backend.tag_lists import SharedTagLists  # with the client: this command only
+
+        tag_lists = SharedTagLists(client)
 
         async def one(index: int) -> None:
             try:
                 ref = ImageRef.parse(texts[index])
-                results[index] = await _inspect_one(client, ref, args)
+                results[index] = await _inspect_one(client, tag_lists, ref, args)
             except RegistryClientError as exc:
                 failures[index] = _RefError(args.refs[index], exc)
 

@@ -19,7 +19,7 @@ from tests.lab.images import PushedImage, push_manifest, push_schema2_image
 from tests.lab.labs import Lab
 from tests.lab.paging import PagingProxy
 from tests.lab.registry import RegistryServer
-from tests.lab.skopeo import run_skopeo, skopeo_list_tags
+from tests.lab.skopeo import run_skopeo, skopeo_inspect, skopeo_list_tags
 
 MANY = 250
 REPO = "listing/many"
@@ -121,3 +121,22 @@ def test_global_flags_after_the_command_as_skopeo(plain_registry: Lab) -> None:
     ours = run_cli(args)
     assert ours.returncode == 0, ours.describe()
     assert ours.stdout == run_skopeo(args).stdout
+
+
+def test_inspect_lists_each_repository_once_per_command(
+    plain_registry: Lab, many_tags: PushedImage
+) -> None:
+    """A batch of REFs shares its repositories' tag lists (each REF's RepoTags as skopeo's)."""
+    other = plain_registry.images.app.repo
+    tags = [f"t{number:03d}" for number in range(40)]  # more than the per-host limit
+    with PagingProxy(plain_registry.host, page_size=100) as proxy:
+        refs = [f"docker://{proxy.host}/{REPO}:{tag}" for tag in tags]
+        refs.append(f"docker://{proxy.host}/{other}:{plain_registry.images.app.tag}")
+        ours = run_cli(["inspect", "--tls-verify=false", *refs])
+        listings = [page for page in proxy.tag_pages_served() if "last=" not in page]
+    assert ours.returncode == 0, ours.describe()
+    assert sorted(listings) == sorted([f"/v2/{REPO}/tags/list", f"/v2/{other}/tags/list"])
+    theirs = skopeo_inspect(f"{plain_registry.host}/{REPO}:t003", tls_verify=False)
+    summaries = json.loads(ours.stdout)
+    for summary in summaries[:-1]:
+        assert summary["RepoTags"] == theirs["RepoTags"]
