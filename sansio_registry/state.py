@@ -35,7 +35,8 @@ class RegistryState:
     their digest, hence immutable: kept once their digest was checked, keyed by registry
     host and repository too, so one repository's access never answers for another's. Only
     verified data is kept: tag lists (no digest, and tags move) are not, though identical
-    listings in flight at once share one answer (``Request.coalesce_key``). The cache is
+    listings in flight at once share one answer (``Request.coalesce_key``). Manifests asked
+    for by digest are kept the same way, once checked against that digest. Each cache is
     bounded (``recent_cache.MAX_CACHED_ENTRIES``, ``MAX_CACHED_BYTES``).
     """
 
@@ -43,6 +44,9 @@ class RegistryState:
     pings: dict[tuple[str, bool], PingResult] = field(default_factory=dict)
     #: Verified small blobs (configs) by (host, repository, digest).
     blobs: RecentCache[bytes] = field(default_factory=RecentCache)
+    #: Manifests asked for by digest and verified against it, as (body, media type), by
+    #: (host, repository, digest); a tag's manifest is never kept (tags move).
+    manifests: RecentCache[tuple[bytes, str]] = field(default_factory=RecentCache)
     #: The latest driver time the flows of this state have seen (never goes back); token
     #: expiry is judged by it. Drivers do not write it: :meth:`observe` is the flows' clock.
     now: float = 0.0

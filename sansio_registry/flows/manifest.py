@@ -173,7 +173,16 @@ def fetch_manifest(
     *,
     verify_content_digest: bool,
 ) -> Steps[Manifest]:
-    """Sub-flow: GET one manifest by tag or digest from one endpoint, verified."""
+    """Sub-flow: GET one manifest by tag or digest from one endpoint, verified.
+
+    A manifest asked for by digest is fetched once per client (``RegistryState.manifests``).
+    """
+    expected = _expected_digest(reference)
+    key = (endpoint.host, endpoint.repository, expected)
+    if expected is not None:
+        known = state.manifests.get(key, now=state.now)
+        if known is not None:
+            return Manifest(raw=known[0], media_type=known[1], digest=expected, reference=physical)
     path = f"/v2/{endpoint.repository}/manifests/{reference}"
     response = yield from send(
         endpoint,
@@ -193,7 +202,6 @@ def fetch_manifest(
     media_type = simplify_content_type(response.headers.get("Content-Type"))
     if media_type not in KNOWN_MANIFEST_TYPES:
         media_type = normalize_media_type(guess_media_type(raw))
-    expected = _expected_digest(reference)
     digest = _digest_with(raw, expected.algorithm) if expected else manifest_digest(raw)
     if expected is not None and digest != expected:
         raise DigestMismatch(str(expected), str(digest), _manifest_named(physical, reference))
@@ -210,6 +218,8 @@ def fetch_manifest(
             raise DigestMismatch(
                 str(claimed), str(actual), f"{what} (Docker-Content-Digest header)"
             )
+    if expected is not None:
+        state.manifests.put(key, (raw, media_type), size=len(raw), now=state.now)
     return Manifest(raw=raw, media_type=media_type, digest=digest, reference=physical)
 
 

@@ -117,3 +117,58 @@ def test_an_entry_with_a_lifetime_expires() -> None:
     assert cache.get("a", now=14.9) == "A"
     assert cache.get("a", now=15) is None
     assert (len(cache), cache.size) == (0, 0)
+
+
+def _stored(net: FakeNetwork) -> FakeRegistry:
+    registry = net.hosts["reg.test"]
+    assert isinstance(registry, FakeRegistry)
+    return registry
+
+
+def test_a_manifest_asked_for_by_digest_is_fetched_once_per_state() -> None:
+    net = network()
+    raw, _ = _stored(net).manifests["ns/app"]["v1"]
+    digest = sha256_digest(raw)
+    by_digest = ImageRef.parse(f"reg.test/ns/app@{digest}")
+    session = RegistrySession()
+    for _ in range(3):
+        manifest = run_sync(session.get_manifest(by_digest), net)
+        assert manifest.raw == raw
+        assert str(manifest.digest) == digest
+    assert asked(net, f"/manifests/{digest}") == 1
+
+
+def test_a_manifest_asked_for_by_tag_is_fetched_each_time() -> None:
+    net = network()
+    session = RegistrySession()
+    for _ in range(2):
+        run_sync(session.get_manifest(APP), net)
+    assert asked(net, "/manifests/v1") == 2
+    assert len(session.state.manifests) == 0
+
+
+def test_a_manifest_failing_its_digest_is_not_kept() -> None:
+    net = network()
+    registry = _stored(net)
+    raw, media_type = registry.manifests["ns/app"]["v1"]
+    digest = sha256_digest(raw)
+    registry.manifests["ns/app"][digest] = (raw + b" ", media_type)
+    by_digest = ImageRef.parse(f"reg.test/ns/app@{digest}")
+    session = RegistrySession()
+    for _ in range(2):
+        with pytest.raises(DigestMismatch):
+            run_sync(session.get_manifest(by_digest), net)
+    assert asked(net, f"/manifests/{digest}") == 2
+    assert len(session.state.manifests) == 0
+
+
+def test_another_repository_is_asked_for_the_same_manifest_digest() -> None:
+    net = network()
+    registry = _stored(net)
+    raw, media_type = registry.manifests["ns/app"]["v1"]
+    registry.put_manifest("ns/other", "v1", raw, media_type)
+    digest = sha256_digest(raw)
+    session = RegistrySession()
+    for repo in ("ns/app", "ns/other"):
+        run_sync(session.get_manifest(ImageRef.parse(f"reg.test/{repo}@{digest}")), net)
+    assert asked(net, f"/manifests/{digest}") == 2
