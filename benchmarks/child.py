@@ -50,11 +50,12 @@ def lib_inspect(refs: list[str]) -> dict[str, Any]:
                 config = await client.get_config(source, image)
                 report["documents"] += 1 + bool(config)
 
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             async with trio.open_nursery() as nursery:
                 for ref in parsed:
                     nursery.start_soon(one, ref)
             report["elapsed"] = time.perf_counter() - t0
+            report["batch_cpu"] = time.process_time() - cpu0
             stats = client.statistics()
             report["connections"] = stats.connections_opened
             report["requests"] = stats.requests_sent

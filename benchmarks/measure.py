@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,30 @@ class Samples:
 Contender = Callable[[], Measurement]
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every child waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_server_cpu(contender: Contender, pid: int) -> Contender:
+    """``contender``, its report also saying how much CPU the server ``pid`` spent on it."""
+
+    def measured() -> Measurement:
+        before = process_cpu(pid)
+        done = contender()
+        server = process_cpu(pid) - before
+        return replace(done, info={**done.info, "server_cpu": server})
+
+    return measured
+
+
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     """Kill the child's whole process group (it leads its own session) and reap it."""
     with contextlib.suppress(ProcessLookupError):
@@ -103,6 +127,7 @@ class Runner:
         if self._use_time:
             argv = [TIME_BINARY, "-f", "%M", "-o", str(rss_file), *argv]
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        cpu_before = _children_cpu()
         t0 = time.perf_counter()
         # Its own session, so that a timeout or Ctrl-C ends the whole tree (``time`` would
         # otherwise leave its child running).
@@ -124,6 +149,7 @@ class Runner:
                 _kill_tree(proc)
                 raise
         wall = time.perf_counter() - t0
+        cpu = _children_cpu() - cpu_before
         if proc.returncode != 0:
             tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
             name = Path(cmd[0]).name
@@ -134,7 +160,8 @@ class Runner:
         else:
             after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             rss = after if after > before else None
-        return Measurement(wall=wall, rss_kib=rss, stdout=stdout, stderr=stderr)
+        info = {"cpu": cpu}
+        return Measurement(wall=wall, rss_kib=rss, stdout=stdout, stderr=stderr, info=info)
 
     def python(self, module_args: Sequence[str], *, timeout: float | None = None) -> Measurement:
         """``python -m benchmarks.child ...``: the child's JSON report becomes ``info``, and
@@ -145,6 +172,7 @@ class Runner:
         except ValueError as exc:
             raise ContenderFailed(f"child printed no JSON report: {done.stdout[:200]!r}") from exc
         info["process_wall"] = done.wall
+        info["cpu"] = done.info["cpu"]
         return Measurement(wall=float(info["elapsed"]), rss_kib=done.rss_kib, info=info)
 
 
